@@ -1,0 +1,33 @@
+"""offload_opt: decide where LLM inference runs in a WiFi network, and prove how good that decision is.
+
+Pipeline (each layer knows only the one before it)::
+
+    Instance -> physics -> CostTables -> solvers -> evaluate -> experiments -> plots / CLI
+"""
+
+from offload_opt._serde import InputError
+from offload_opt.costs import CostTables, build_costs
+from offload_opt.evaluator import Evaluation, evaluate
+from offload_opt.generator import SCENARIOS, Scenario, generate
+from offload_opt.instance import Instance
+from offload_opt.solution import Solution
+from offload_opt.solvers import Result, solve, solvers
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCENARIOS",
+    "CostTables",
+    "Evaluation",
+    "InputError",
+    "Instance",
+    "Result",
+    "Scenario",
+    "Solution",
+    "build_costs",
+    "evaluate",
+    "generate",
+    "solve",
+    "solvers",
+    "__version__",
+]

@@ -1,0 +1,312 @@
+"""Cost tables: what solvers and the evaluator see instead of raw physics.
+
+For every task the tables list its modes (``whole``, ``decompose`` or, in the
+explicit-cost form, ``dag``); for every op in a mode its options (node, model,
+candidate unary resources, compute duration, success probability, earliest
+start); and for every data flow its transfer cost between any two nodes.
+Everything here is derived from the instance through the physics layer; a
+second copy of a formula anywhere else is a bug (docs/model.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from offload_opt.instance import AP, Instance, Task, User
+from offload_opt.physics.llm import compute_time_s
+from offload_opt.physics.quality import p_correct
+from offload_opt.physics.wifi import airtime_s
+
+SOURCE = -1  # flow endpoint: the owner's device, data available at release
+SINK = -2  # flow endpoint: the owner's device, where the final answer must arrive
+
+
+def user_node(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def ap_node(ap_id: str) -> str:
+    return f"ap:{ap_id}"
+
+
+def device_resource(user_id: str) -> str:
+    return f"dev:{user_id}"
+
+
+def server_resource(ap_id: str, model: str, slot: int) -> str:
+    return f"srv:{ap_id}:{model}:{slot}"
+
+
+def channel_resource(channel: int) -> str:
+    return f"chan:{channel}"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One place an op can run: a (node, model) with its candidate unary resources."""
+
+    node: str
+    model: str | None
+    resources: tuple[str, ...]  # identical slots of a model server, or the single device/processor
+    duration_s: float
+    quality: float
+    ready_s: float = 0.0  # earliest start on any of ``resources`` (queue backlog)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    options: tuple[Option, ...]
+    is_aggregation: bool = False
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Data from ``src`` to ``dst`` (op indices within the mode, or SOURCE / SINK)."""
+
+    src: int
+    dst: int
+    size: float  # bytes (wireless) or the explicit cost paid across processors
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    ops: tuple[Op, ...]
+    flows: tuple[Flow, ...]
+
+    @cached_property
+    def op_index(self) -> dict[str, int]:
+        return {op.name: i for i, op in enumerate(self.ops)}
+
+    @cached_property
+    def in_flows(self) -> tuple[tuple[int, ...], ...]:
+        """For each op, the indices of flows ending at it."""
+        out: list[list[int]] = [[] for _ in self.ops]
+        for k, f in enumerate(self.flows):
+            if f.dst >= 0:
+                out[f.dst].append(k)
+        return tuple(tuple(x) for x in out)
+
+    @cached_property
+    def topo_order(self) -> tuple[int, ...]:
+        """Op indices with every flow source before its destination."""
+        indeg = [0] * len(self.ops)
+        for f in self.flows:
+            if f.src >= 0 and f.dst >= 0:
+                indeg[f.dst] += 1
+        ready = [i for i, d in enumerate(indeg) if d == 0]
+        out: list[int] = []
+        while ready:
+            i = ready.pop(0)
+            out.append(i)
+            for f in self.flows:
+                if f.src == i and f.dst >= 0:
+                    indeg[f.dst] -= 1
+                    if indeg[f.dst] == 0:
+                        ready.append(f.dst)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class TaskCosts:
+    id: str
+    owner: str | None  # the owner's device node, None in the explicit form
+    release_s: float
+    deadline_s: float | None
+    modes: tuple[Mode, ...]
+
+    @cached_property
+    def mode_index(self) -> dict[str, int]:
+        return {m.name: i for i, m in enumerate(self.modes)}
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Cost of one flow between two nodes: duration and the channel it occupies (None: none)."""
+
+    duration_s: float
+    channel: str | None
+
+
+NO_TRANSFER = Transfer(0.0, None)
+
+
+class CostTables:
+    """Per-task modes, ops, options and flows, plus transfer costs, for one instance.
+
+    ``actual=True`` builds the tables from the ``actual`` values beside the
+    planner's predictions (where given), to judge decisions made on predictions.
+    """
+
+    def __init__(self, instance: Instance, actual: bool = False):
+        self.instance = instance
+        self.actual = actual
+        self.objective = instance.objective
+        if instance.explicit is not None:
+            self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
+        else:
+            self.tasks = tuple(self._wireless_task(t) for t in instance.tasks)
+
+    # -- transfer costs --
+
+    def transfer(self, flow: Flow, src_node: str, dst_node: str) -> Transfer:
+        """What moving ``flow`` from ``src_node`` to ``dst_node`` costs."""
+        if src_node == dst_node:
+            return NO_TRANSFER
+        if self.instance.explicit is not None:
+            return Transfer(flow.size, None)
+        src_kind, src_id = src_node.split(":", 1)
+        dst_kind, dst_id = dst_node.split(":", 1)
+        if src_kind == "ap" and dst_kind == "ap":
+            bh = self.instance.backhaul_between(src_id, dst_id)
+            return Transfer(bh.latency_s + 8.0 * flow.size / (bh.bandwidth_mbps * 1e6), None)
+        if src_kind == "user" and dst_kind == "ap":
+            user, ap = src_id, dst_id
+        elif src_kind == "ap" and dst_kind == "user":
+            user, ap = dst_id, src_id
+        else:
+            raise ValueError(f"no transfer path from {src_node} to {dst_node}")
+        link = self.instance.links_of_user[user].get(ap)
+        if link is None:
+            raise ValueError(f"user {user!r} is out of range of ap {ap!r}")
+        channel = self.instance.ap_by_id[ap].channel
+        chan = self.instance.channel_by_id[channel]
+        physics = self.instance.physics
+        assert physics is not None
+        dur = airtime_s(flow.size, link.phy_rate_mbps, chan.mac_efficiency, physics.airtime_overhead_s)
+        return Transfer(dur, channel_resource(channel))
+
+    def endpoint_node(self, task: TaskCosts, nodes: list[str] | tuple[str, ...], end: int) -> str:
+        """Node of a flow end: the owner for SOURCE/SINK, else the chosen op's node."""
+        if end < 0:
+            assert task.owner is not None
+            return task.owner
+        return nodes[end]
+
+    # -- objective pieces (the one place the composition and reward live) --
+
+    def task_quality(self, mode: Mode, options: list[Option] | tuple[Option, ...]) -> float:
+        """Success probability: product over the mode's ops (docs/model.md, physics/quality.py)."""
+        q = 1.0
+        for opt in options:
+            q *= opt.quality
+        return q
+
+    def task_reward(self, quality: float, latency_s: float) -> float:
+        obj = self.objective
+        return obj.accuracy_weight * quality - obj.latency_weight_per_s * latency_s
+
+    # -- building --
+
+    def _value(self, predicted, actual, field: str):
+        if self.actual and actual is not None and getattr(actual, field) is not None:
+            return getattr(actual, field)
+        return predicted
+
+    def _options(self, task: Task, difficulty: float, in_tokens: float, out_tokens: float) -> tuple[Option, ...]:
+        inst = self.instance
+        physics = inst.physics
+        assert physics is not None
+        user: User = inst.user_by_id[task.user]
+        opts: list[Option] = []
+
+        def make(node: str, hardware: str, model: str, resources: tuple[str, ...], ready_s: float) -> Option:
+            sp = inst.speed_of[(hardware, model)]
+            dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+            q = p_correct(inst.model_by_id[model].theta, difficulty, physics.quality_a, physics.quality_b_levels)
+            return Option(node, model, resources, dur, q, ready_s)
+
+        for m in user.local_models:
+            opts.append(make(user_node(user.id), user.hardware, m, (device_resource(user.id),), 0.0))
+        for ap_id in inst.links_of_user[user.id]:
+            ap: AP = inst.ap_by_id[ap_id]
+            for s in ap.servers:
+                res = tuple(server_resource(ap.id, s.model, k) for k in range(s.slots))
+                opts.append(make(ap_node(ap.id), ap.hardware, s.model, res, s.queue_backlog_s))
+        return tuple(opts)
+
+    def _wireless_task(self, task: Task) -> TaskCosts:
+        physics = self.instance.physics
+        assert physics is not None
+        bpt, over = physics.bytes_per_token, physics.request_overhead_bytes
+
+        def text_bytes(tokens: float) -> float:
+            return tokens * bpt + over
+
+        w = task.whole
+        w_out = self._value(w.output_tokens, w.actual, "output_tokens")
+        w_diff = self._value(w.difficulty, w.actual, "difficulty")
+        whole = Mode(
+            "whole",
+            (Op("whole", self._options(task, w_diff, task.prompt_tokens, w_out)),),
+            (
+                Flow(SOURCE, 0, text_bytes(task.prompt_tokens) + task.payload_bytes),
+                Flow(0, SINK, text_bytes(w_out)),
+            ),
+        )
+        modes = [whole]
+        dec = task.decomposition
+        if dec is not None:
+            index = {s.id: i for i, s in enumerate(dec.subtasks)}
+            outs = [self._value(s.output_tokens, s.actual, "output_tokens") for s in dec.subtasks]
+            ops: list[Op] = []
+            flows: list[Flow] = []
+            for i, s in enumerate(dec.subtasks):
+                parents = [index[p] for p in dict.fromkeys(s.parents)]
+                in_tokens = s.input_tokens + sum(outs[p] for p in parents)
+                diff = self._value(s.difficulty, s.actual, "difficulty")
+                ops.append(Op(s.id, self._options(task, diff, in_tokens, outs[i])))
+                flows.append(Flow(SOURCE, i, text_bytes(s.input_tokens) + (task.payload_bytes if s.uses_payload else 0)))
+                flows.extend(Flow(p, i, text_bytes(outs[p])) for p in parents)
+            agg = dec.aggregation
+            a = len(ops)
+            a_out = self._value(agg.output_tokens, agg.actual, "output_tokens")
+            a_diff = self._value(agg.difficulty, agg.actual, "difficulty")
+            ops.append(Op("agg", self._options(task, a_diff, agg.input_tokens + sum(outs), a_out), True))
+            flows.append(Flow(SOURCE, a, text_bytes(agg.input_tokens)))
+            flows.extend(Flow(i, a, text_bytes(outs[i])) for i in range(len(dec.subtasks)))
+            flows.append(Flow(a, SINK, text_bytes(a_out)))
+            modes.append(Mode("decompose", tuple(ops), tuple(flows)))
+        return TaskCosts(task.id, user_node(task.user), task.release_s, task.deadline_s, tuple(modes))
+
+    def _explicit_task(self, job) -> TaskCosts:
+        ex = self.instance.explicit
+        assert ex is not None
+        ops = []
+        for op in job.ops:
+            opts = []
+            for k, proc in enumerate(ex.processors):
+                d = op.durations[k]
+                if d is None:
+                    continue
+                q = op.quality[k] if op.quality is not None else 1.0
+                opts.append(Option(f"proc:{proc}", None, (f"proc:{proc}",), d, q, 0.0))
+            ops.append(Op(op.id, tuple(opts)))
+        index = {op.id: i for i, op in enumerate(job.ops)}
+        flows = tuple(Flow(index[e.src], index[e.dst], e.cost) for e in job.edges)
+        return TaskCosts(job.id, None, job.release_s, None, (Mode("dag", tuple(ops), flows),))
+
+    @cached_property
+    def task_index(self) -> dict[str, int]:
+        return {t.id: i for i, t in enumerate(self.tasks)}
+
+    @cached_property
+    def resources(self) -> tuple[str, ...]:
+        """Every unary resource any option or transfer may use."""
+        seen: dict[str, None] = {}
+        for t in self.tasks:
+            for m in t.modes:
+                for op in m.ops:
+                    for o in op.options:
+                        for r in o.resources:
+                            seen[r] = None
+        for c in self.instance.channels:
+            seen[channel_resource(c.id)] = None
+        return tuple(seen)
+
+
+def build_costs(instance: Instance, actual: bool = False) -> CostTables:
+    """Cost tables of ``instance`` under predicted (default) or actual parameters."""
+    return CostTables(instance, actual=actual)

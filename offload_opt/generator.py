@@ -1,0 +1,350 @@
+"""Deterministic instance generator: a seed and a Scenario give a byte-identical instance.
+
+Sampling order matters for reproducibility, so each concern draws from its
+own stream (``numpy.random.SeedSequence(seed).spawn``): the ground truth of the
+tasks (difficulties, token lengths) is drawn before, and independently of, the
+planner's errors. With the same seed the ``oracle``, ``teacher`` and
+``distilled`` profiles therefore describe the same world and differ only in
+their predictions, which is what a planner study needs. The true values are
+stored as ``actual`` beside every prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+import numpy as np
+
+from offload_opt.catalogue import Catalogue, load_catalogue
+from offload_opt.instance import (
+    AP,
+    Actual,
+    Aggregation,
+    Backhaul,
+    Channel,
+    Decomposition,
+    Instance,
+    Link,
+    ModelInfo,
+    ModelServer,
+    Objective,
+    PhysicsSettings,
+    SpeedEntry,
+    Subtask,
+    Task,
+    User,
+    WholeEstimate,
+)
+from offload_opt.physics import wifi
+
+PLANNER_PROFILES: dict[str, tuple[float, float]] = {
+    # name: (std of the difficulty error in MATH levels, sigma of the log-normal token error)
+    # Our assumptions (no source gives planner error figures); see docs/generator.md.
+    "oracle": (0.0, 0.0),
+    "teacher": (0.3, 0.15),
+    "distilled": (0.6, 0.35),
+}
+SEPARATE_CHANNELS = (36, 52, 100, 116, 132, 149, 165, 44, 60, 108, 124, 140, 157)
+# Mean CoT output tokens per MATH level (parameters.yaml tokens.recommended_defaults, grade C/D).
+OUTPUT_TOKENS_BY_LEVEL = (220, 330, 420, 460, 740)
+OUTPUT_TOKENS_SIGMA = 0.6  # log-normal spread, same source
+PAYLOAD_BYTES = {"text": (0, 0), "image": (150_000, 600_000), "document": (20_000, 200_000)}
+PAYLOAD_TOKENS = {"text": (0, 0), "image": (256, 1024), "document": (1000, 4000)}
+
+
+def _mix(text: str) -> dict[str, float]:
+    """Parse 'a=0.5,b=0.5' into weights; ValueError names the bad entry."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, w = part.partition("=")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise ValueError(f"bad weight in {part!r} (expected name=number)") from None
+        if not weight >= 0 or not math.isfinite(weight):
+            raise ValueError(f"weight of {name!r} must be a finite number >= 0, got {w!r}")
+        out[name.strip()] = weight
+    if not out or sum(out.values()) <= 0:
+        raise ValueError(f"mix {text!r} has no positive weight")
+    return out
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Every knob of the generator, with its unit. ``SCENARIOS['default']`` drives the demo."""
+
+    users: int = 12
+    aps: int = 3
+    area_m: float = 40.0  # side of the square area, metres
+    channel_plan: Literal["separate", "co-channel"] = "separate"
+    bandwidth_mhz: int = 40
+    device_mix: str = "phone-sd8elite=0.4,phone-sd8gen3=0.3,laptop-m1=0.2,jetson-orin-nano=0.1"
+    edge_hardware: str = "edge-a100-80gb=0.5,edge-rtx4090=0.3,edge-l4=0.2"
+    edge_models: str = "qwen2.5-7b,qwen2.5-14b,qwen2.5-32b,qwen2.5-72b,llama-3.1-8b,llama-3.1-70b"
+    models_per_ap: int = 2
+    slots: int = 2  # concurrent slots per edge model server
+    payload_mix: str = "text=0.6,image=0.25,document=0.15"
+    difficulty_mix: str = "1=43,2=90,3=105,4=128,5=134"  # MATH level weights (MATH-500 mix)
+    tasks_per_user: int = 1
+    release_window_s: float = 2.0  # tasks are released uniformly in [0, window]
+    min_subtasks: int = 2
+    max_subtasks: int = 3
+    dependency_density: float = 0.3  # probability of an edge from each earlier subtask
+    backlog_max_s: float = 1.0  # initial backlog of each server, uniform in [0, max]
+    backhaul_latency_s: float = 0.002
+    backhaul_mbps: float = 1000.0
+    planner: Literal["oracle", "teacher", "distilled"] = "teacher"
+    accuracy_weight: float = 1.0
+    latency_weight_per_s: float = 0.05
+    deadline_s: float | None = None  # per-task deadline; None: no deadline
+
+    def __post_init__(self) -> None:
+        for name in ("users", "aps", "models_per_ap", "slots", "tasks_per_user", "min_subtasks", "max_subtasks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        if self.max_subtasks < self.min_subtasks:
+            raise ValueError(f"max_subtasks: must be >= min_subtasks ({self.min_subtasks}), got {self.max_subtasks}")
+        for name in ("area_m", "backhaul_mbps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        for name in ("release_window_s", "backlog_max_s", "backhaul_latency_s", "accuracy_weight",
+                     "latency_weight_per_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.dependency_density <= 1:
+            raise ValueError(f"dependency_density: must be in [0, 1], got {self.dependency_density!r}")
+        if self.bandwidth_mhz not in (20, 40, 80, 160):
+            raise ValueError(f"bandwidth_mhz: must be 20, 40, 80 or 160, got {self.bandwidth_mhz!r}")
+        if self.channel_plan not in ("separate", "co-channel"):
+            raise ValueError(f"channel_plan: must be 'separate' or 'co-channel', got {self.channel_plan!r}")
+        if self.planner not in PLANNER_PROFILES:
+            raise ValueError(f"planner: must be one of {sorted(PLANNER_PROFILES)}, got {self.planner!r}")
+        if self.deadline_s is not None and not self.deadline_s > 0:
+            raise ValueError(f"deadline_s: must be > 0, got {self.deadline_s!r}")
+        for name in ("device_mix", "edge_hardware", "payload_mix", "difficulty_mix"):
+            try:
+                _mix(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        for lvl in _mix(self.difficulty_mix):
+            if lvl not in {"1", "2", "3", "4", "5"}:
+                raise ValueError(f"difficulty_mix: levels are 1..5, got {lvl!r}")
+        for kind in _mix(self.payload_mix):
+            if kind not in PAYLOAD_BYTES:
+                raise ValueError(f"payload_mix: kinds are text, image, document, got {kind!r}")
+
+    def replace(self, **changes) -> Scenario:
+        return Scenario(**{**asdict(self), **changes})
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "default": Scenario(),
+    "small": Scenario(users=4, aps=2, max_subtasks=3, models_per_ap=1),
+    "co-channel": Scenario(channel_plan="co-channel"),
+}
+
+SCENARIO_HELP: dict[str, str] = {
+    "users": "number of users (devices)",
+    "aps": "number of access points with an edge server",
+    "area_m": "side of the square area (m)",
+    "channel_plan": "'separate' (one channel per AP) or 'co-channel' (all APs share one channel)",
+    "bandwidth_mhz": "channel bandwidth (MHz): 20, 40, 80, 160",
+    "device_mix": "device hardware mix, hardware=weight,... (models/hardware.yaml)",
+    "edge_hardware": "edge server hardware mix, hardware=weight,...",
+    "edge_models": "pool of models an AP may host, comma-separated (models/llms.yaml)",
+    "models_per_ap": "model servers per AP (drawn from the pool, those that fit the hardware)",
+    "slots": "concurrent request slots per model server",
+    "payload_mix": "payload kind mix: text, image, document weights",
+    "difficulty_mix": "MATH level (1..5) weights of whole tasks",
+    "tasks_per_user": "tasks each user releases",
+    "release_window_s": "tasks are released uniformly in [0, window] (s)",
+    "min_subtasks": "fewest subtasks in a decomposition",
+    "max_subtasks": "most subtasks in a decomposition",
+    "dependency_density": "probability of a dependency on each earlier subtask",
+    "backlog_max_s": "initial queue backlog per model server, uniform in [0, max] (s)",
+    "backhaul_latency_s": "wired AP-AP latency (s)",
+    "backhaul_mbps": "wired AP-AP bandwidth (Mb/s)",
+    "planner": "planner error profile: oracle, teacher, distilled",
+    "accuracy_weight": "reward per unit of success probability",
+    "latency_weight_per_s": "reward lost per second of latency",
+    "deadline_s": "per-task deadline (s); omit for none",
+}
+
+
+def scenario_fields() -> list[tuple[str, object, str]]:
+    """(name, default, help) of every scenario knob, for the CLI."""
+    return [(f.name, f.default, SCENARIO_HELP[f.name]) for f in fields(Scenario)]
+
+
+def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
+    names = list(mix)
+    w = np.array([mix[n] for n in names], dtype=float)
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+
+def generate(
+    scenario: Scenario | str = "default",
+    seed: int = 0,
+    catalogue: Catalogue | None = None,
+    name: str | None = None,
+    **overrides,
+) -> Instance:
+    """A validated instance of ``scenario`` (a Scenario or a name in SCENARIOS) for ``seed``."""
+    if isinstance(scenario, str):
+        if scenario not in SCENARIOS:
+            raise ValueError(f"scenario: unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+        scenario = SCENARIOS[scenario]
+    if overrides:
+        scenario = scenario.replace(**overrides)
+    sc = scenario
+    cat = catalogue or load_catalogue()
+    streams = np.random.SeedSequence(seed).spawn(4)
+    rng_net, rng_task, rng_plan, rng_edge = (np.random.default_rng(s) for s in streams)
+
+    for hw in list(_mix(sc.device_mix)) + list(_mix(sc.edge_hardware)):
+        if hw not in cat.hardware:
+            raise ValueError(f"hardware: unknown hardware {hw!r} (models/hardware.yaml)")
+    pool = [m.strip() for m in sc.edge_models.split(",") if m.strip()]
+    for m in pool:
+        if m not in cat.models:
+            raise ValueError(f"edge_models: unknown model {m!r} (models/llms.yaml)")
+
+    # -- channels and APs: a regular grid over the area --
+    cols = math.ceil(math.sqrt(sc.aps))
+    rows = math.ceil(sc.aps / cols)
+    aps: list[AP] = []
+    chan_of = []
+    for k in range(sc.aps):
+        r, c = divmod(k, cols)
+        pos = (round((c + 0.5) * sc.area_m / cols, 3), round((r + 0.5) * sc.area_m / rows, 3))
+        channel = SEPARATE_CHANNELS[k % len(SEPARATE_CHANNELS)] if sc.channel_plan == "separate" else 36
+        chan_of.append(channel)
+        hw = _choice(rng_edge, _mix(sc.edge_hardware))
+        fits = [m for m in pool if m in cat.models_on(hw)]
+        if not fits:
+            raise ValueError(f"edge_models: none of {pool} runs on edge hardware {hw!r}")
+        n = min(sc.models_per_ap, len(fits))
+        chosen = sorted(rng_edge.choice(len(fits), size=n, replace=False).tolist())
+        servers = tuple(
+            ModelServer(fits[i], sc.slots, round(float(rng_edge.uniform(0, sc.backlog_max_s)), 4)) for i in chosen
+        )
+        aps.append(AP(f"ap{k}", pos, channel, hw, servers, nss=2, tx_power_dbm=float(cat.wifi["tx_power_dbm"]["ap"])))
+
+    # -- users and their links --
+    sta_tx = float(cat.wifi["tx_power_dbm"]["sta"])
+    users: list[User] = []
+    links: list[Link] = []
+    for k in range(sc.users):
+        hw = _choice(rng_net, _mix(sc.device_mix))
+        local = [m for m in cat.models_on(hw) if cat.models[m].params_b <= 3.5]
+        local_models = (local[int(rng_net.integers(len(local)))],) if local else ()
+        nss = int(rng_net.integers(1, 3))
+        for _attempt in range(1000):
+            pos = (round(float(rng_net.uniform(0, sc.area_m)), 3), round(float(rng_net.uniform(0, sc.area_m)), 3))
+            user_links = []
+            for ap in aps:
+                d = math.dist(pos, ap.position_m)
+                lb = wifi.link_budget(sta_tx, d, sc.bandwidth_mhz, min(nss, ap.nss))
+                if lb is not None:
+                    user_links.append(Link(f"u{k}", ap.id, round(d, 3), round(lb.snr_db, 3), lb.mcs,
+                                           round(lb.phy_rate_mbps, 3)))
+            if user_links or local_models:
+                break
+        else:
+            raise ValueError("area_m: users cannot reach any AP; make the area smaller or add APs")
+        users.append(User(f"u{k}", pos, hw, local_models, nss, sta_tx))
+        links.extend(user_links)
+
+    channels = []
+    for channel in sorted(set(chan_of)):
+        on = {a.id for a in aps if a.channel == channel}
+        stations = {ln.user for ln in links if ln.ap in on}
+        rates = [ln.phy_rate_mbps for ln in links if ln.ap in on]
+        ref_rate = float(np.mean(rates)) if rates else wifi.he_phy_rate_mbps(7, sc.bandwidth_mhz, 1)
+        eff = wifi.mac_efficiency(max(len(stations), 1), ref_rate)
+        channels.append(Channel(channel, sc.bandwidth_mhz, len(stations), round(eff, 6)))
+
+    # -- tasks: truth first, then the planner's noisy predictions --
+    sd_diff, sigma_tok = PLANNER_PROFILES[sc.planner]
+    levels = _mix(sc.difficulty_mix)
+    payloads = _mix(sc.payload_mix)
+    tasks: list[Task] = []
+
+    def predict_diff(true: float) -> float:
+        noise = float(rng_plan.normal(0, sd_diff)) if sd_diff else 0.0
+        return round(min(5.0, max(1.0, true + noise)), 4)
+
+    def predict_tokens(true: int) -> int:
+        noise = float(rng_plan.normal(0, sigma_tok)) if sigma_tok else 0.0
+        return max(1, int(round(true * math.exp(noise))))
+
+    def tokens_for(level: float) -> int:
+        lo = int(math.floor(level)) - 1
+        hi = min(lo + 1, 4)
+        frac = level - math.floor(level)
+        mean = OUTPUT_TOKENS_BY_LEVEL[lo] * (1 - frac) + OUTPUT_TOKENS_BY_LEVEL[hi] * frac
+        return max(8, int(round(mean * math.exp(float(rng_task.normal(0, OUTPUT_TOKENS_SIGMA)) - 0.18))))
+
+    for u in users:
+        for j in range(sc.tasks_per_user):
+            level = float(_choice(rng_task, levels))
+            true_d = round(min(5.0, max(1.0, level + float(rng_task.uniform(-0.5, 0.5)))), 4)
+            kind = _choice(rng_task, payloads)
+            lo, hi = PAYLOAD_BYTES[kind]
+            payload = int(rng_task.integers(lo, hi + 1)) if hi else 0
+            tlo, thi = PAYLOAD_TOKENS[kind]
+            prompt = int(rng_task.integers(40, 120)) + (int(rng_task.integers(tlo, thi + 1)) if thi else 0)
+            true_out = tokens_for(true_d)
+            release = round(float(rng_task.uniform(0, sc.release_window_s)), 4)
+            n_sub = int(rng_task.integers(sc.min_subtasks, sc.max_subtasks + 1))
+            subs = []
+            for s in range(n_sub):
+                parents = tuple(f"s{p}" for p in range(s) if rng_task.random() < sc.dependency_density)
+                sd = round(max(1.0, true_d - float(rng_task.uniform(0.5, 1.5))), 4)
+                s_out = max(8, int(round(true_out / n_sub * float(rng_task.uniform(0.7, 1.3)))))
+                s_in = max(8, int(round(prompt / n_sub)) + int(rng_task.integers(10, 40)))
+                uses = kind != "text" and (s == 0 or rng_task.random() < 0.5)
+                subs.append((f"s{s}", sd, s_in, s_out, parents, uses))
+            agg_d = round(min(5.0, 1.0 + float(rng_task.uniform(0.0, 1.0))), 4)
+            agg_out = max(8, int(round(true_out * float(rng_task.uniform(0.4, 0.8)))))
+            agg_in = int(rng_task.integers(30, 80))
+            decomposition = Decomposition(
+                tuple(
+                    Subtask(sid, predict_diff(sd), s_in, predict_tokens(s_out), parents, uses, Actual(sd, s_out))
+                    for sid, sd, s_in, s_out, parents, uses in subs
+                ),
+                Aggregation(predict_diff(agg_d), agg_in, predict_tokens(agg_out), Actual(agg_d, agg_out)),
+            )
+            whole = WholeEstimate(predict_diff(true_d), predict_tokens(true_out), Actual(true_d, true_out))
+            tasks.append(Task(f"t{len(tasks)}", u.id, release, prompt, whole, payload, kind, decomposition,
+                              sc.deadline_s))
+
+    used_models = sorted({m for u in users for m in u.local_models} | {s.model for a in aps for s in a.servers})
+    used_pairs = sorted({(u.hardware, m) for u in users for m in u.local_models}
+                        | {(a.hardware, s.model) for a in aps for s in a.servers})
+    physics = PhysicsSettings(
+        bytes_per_token=float(cat.wifi["bytes_per_token"]),
+        request_overhead_bytes=float(cat.wifi["request_overhead_bytes"]),
+        airtime_overhead_s=float(cat.wifi["exchange_overhead_s"]),
+        quality_a=cat.quality.a,
+        quality_b_levels=tuple(cat.quality.b_levels),
+    )
+    return Instance(
+        name=name or f"{'default' if sc == SCENARIOS['default'] else 'custom'}-s{seed}",
+        objective=Objective("reward", sc.accuracy_weight, sc.latency_weight_per_s),
+        physics=physics,
+        models=tuple(ModelInfo(m, cat.models[m].theta, cat.models[m].params_b) for m in used_models),
+        speeds=tuple(
+            SpeedEntry(hw, m, cat.speed(hw, m).prefill_tps, cat.speed(hw, m).decode_tps, cat.speed(hw, m).setup_s)
+            for hw, m in used_pairs
+        ),
+        channels=tuple(channels),
+        users=tuple(users),
+        aps=tuple(aps),
+        backhaul=(Backhaul(sc.backhaul_latency_s, sc.backhaul_mbps),) if aps else (),
+        links=tuple(links),
+        tasks=tuple(tasks),
+        meta={"generator": "offload_opt.generate", "seed": seed, "scenario": asdict(sc)},
+    )

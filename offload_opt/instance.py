@@ -1,0 +1,651 @@
+"""The instance: validated, immutable problem data (see docs/model.md).
+
+Every type checks its own fields on construction; ``Instance`` checks the
+cross-references (a task naming an unknown user, a model no catalogue entry
+runs) once, at the top. ``replace()`` returns a new, re-validated instance.
+An instance is self-contained: the speeds, abilities and physics settings it
+was generated with travel inside it, so a file keeps its meaning when the
+catalogue in ``models/`` is revised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from offload_opt._serde import (
+    InputError,
+    check_id,
+    check_nonneg,
+    check_positive,
+    check_range,
+    check_unique,
+    decode,
+    encode,
+)
+
+SCHEMA_VERSION = 1
+DIFFICULTY_MIN, DIFFICULTY_MAX = 1.0, 5.0
+PayloadKind = Literal["text", "image", "document"]
+
+
+def _check_position(name: str, pos: tuple[float, float]) -> None:
+    # decode() already rejects NaN/inf; positions may be negative (any planar frame).
+    if len(pos) != 2:
+        raise ValueError(f"{name}: expected [x, y] in metres, got {pos!r}")
+
+
+def _check_difficulty(name: str, value: float) -> None:
+    check_range(name, value, DIFFICULTY_MIN, DIFFICULTY_MAX)
+
+
+# ---- catalogue figures carried inside the instance -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An LLM as the instance sees it: its IRT ability ``theta`` (models/llms.yaml)."""
+
+    id: str
+    theta: float
+    params_b: float
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        check_positive("params_b", self.params_b)
+
+
+@dataclass(frozen=True)
+class SpeedEntry:
+    """Speed of one model on one hardware profile (models/speeds.yaml)."""
+
+    hardware: str
+    model: str
+    prefill_tps: float
+    decode_tps: float
+    setup_s: float
+
+    def __post_init__(self) -> None:
+        check_positive("prefill_tps", self.prefill_tps)
+        check_positive("decode_tps", self.decode_tps)
+        check_nonneg("setup_s", self.setup_s)
+
+
+@dataclass(frozen=True)
+class PhysicsSettings:
+    """Constants of the physics layer used to turn the instance into cost tables."""
+
+    bytes_per_token: float
+    request_overhead_bytes: float
+    airtime_overhead_s: float
+    quality_a: float
+    quality_b_levels: tuple[float, float, float, float, float]
+
+    def __post_init__(self) -> None:
+        check_positive("bytes_per_token", self.bytes_per_token)
+        check_nonneg("request_overhead_bytes", self.request_overhead_bytes)
+        check_nonneg("airtime_overhead_s", self.airtime_overhead_s)
+        check_positive("quality_a", self.quality_a)
+        if list(self.quality_b_levels) != sorted(self.quality_b_levels):
+            raise ValueError(f"quality_b_levels: must be non-decreasing, got {list(self.quality_b_levels)}")
+
+
+# ---- network ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A WiFi channel; all APs on it share one airtime (one radio per channel)."""
+
+    id: int
+    bandwidth_mhz: int
+    n_stations: int
+    mac_efficiency: float
+
+    def __post_init__(self) -> None:
+        if self.bandwidth_mhz not in (20, 40, 80, 160):
+            raise ValueError(f"bandwidth_mhz: must be 20, 40, 80 or 160, got {self.bandwidth_mhz!r}")
+        check_nonneg("n_stations", self.n_stations)
+        if not 0 < self.mac_efficiency <= 1:
+            raise ValueError(f"mac_efficiency: must be in (0, 1], got {self.mac_efficiency!r}")
+
+
+@dataclass(frozen=True)
+class User:
+    """A device that sends tasks; it runs its ``local_models`` one op at a time."""
+
+    id: str
+    position_m: tuple[float, float]
+    hardware: str
+    local_models: tuple[str, ...] = ()
+    nss: int = 1
+    tx_power_dbm: float = 16.02
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        _check_position("position_m", self.position_m)
+        if self.nss not in (1, 2, 3, 4):
+            raise ValueError(f"nss: must be 1..4 spatial streams, got {self.nss!r}")
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    """One model served at an AP's edge server with ``slots`` concurrent requests."""
+
+    model: str
+    slots: int = 1
+    queue_backlog_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.slots < 1:
+            raise ValueError(f"slots: must be >= 1, got {self.slots!r}")
+        check_nonneg("queue_backlog_s", self.queue_backlog_s)
+
+
+@dataclass(frozen=True)
+class AP:
+    """An access point with its edge server."""
+
+    id: str
+    position_m: tuple[float, float]
+    channel: int
+    hardware: str
+    servers: tuple[ModelServer, ...] = ()
+    nss: int = 2
+    tx_power_dbm: float = 20.0
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        _check_position("position_m", self.position_m)
+        models = [s.model for s in self.servers]
+        for i, m in enumerate(models):
+            if m in models[:i]:
+                raise ValueError(f"servers[{i}].model: model {m!r} listed twice")
+
+
+@dataclass(frozen=True)
+class Backhaul:
+    """Wired link between two APs (or the default for every pair)."""
+
+    latency_s: float
+    bandwidth_mbps: float
+    ap_a: str | None = None
+    ap_b: str | None = None
+
+    def __post_init__(self) -> None:
+        check_nonneg("latency_s", self.latency_s)
+        check_positive("bandwidth_mbps", self.bandwidth_mbps)
+
+
+@dataclass(frozen=True)
+class Link:
+    """The radio link between a user and an AP it can reach (derived by physics/wifi.py)."""
+
+    user: str
+    ap: str
+    distance_m: float
+    snr_db: float
+    mcs: int
+    phy_rate_mbps: float
+
+    def __post_init__(self) -> None:
+        check_nonneg("distance_m", self.distance_m)
+        check_range("mcs", self.mcs, 0, 11)
+        check_positive("phy_rate_mbps", self.phy_rate_mbps)
+
+
+# ---- tasks and the planner's predictions ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actual:
+    """Realised values beside a prediction (used to evaluate decisions made on predictions)."""
+
+    difficulty: float | None = None
+    output_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.difficulty is not None:
+            _check_difficulty("difficulty", self.difficulty)
+        if self.output_tokens is not None:
+            check_nonneg("output_tokens", self.output_tokens)
+
+
+@dataclass(frozen=True)
+class WholeEstimate:
+    """The planner's estimate for doing the task in one step."""
+
+    difficulty: float
+    output_tokens: int
+    actual: Actual | None = None
+
+    def __post_init__(self) -> None:
+        _check_difficulty("difficulty", self.difficulty)
+        check_positive("output_tokens", self.output_tokens)
+
+
+@dataclass(frozen=True)
+class Subtask:
+    """A planner subtask; its input also includes its parents' outputs."""
+
+    id: str
+    difficulty: float
+    input_tokens: int
+    output_tokens: int
+    parents: tuple[str, ...] = ()
+    uses_payload: bool = False
+    actual: Actual | None = None
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        if self.id in ("whole", "agg"):
+            raise ValueError(f"id: {self.id!r} is reserved")
+        _check_difficulty("difficulty", self.difficulty)
+        check_positive("input_tokens", self.input_tokens)
+        check_positive("output_tokens", self.output_tokens)
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """The step that combines all subtask outputs into the final answer."""
+
+    difficulty: float
+    input_tokens: int
+    output_tokens: int
+    actual: Actual | None = None
+
+    def __post_init__(self) -> None:
+        _check_difficulty("difficulty", self.difficulty)
+        check_positive("input_tokens", self.input_tokens)
+        check_positive("output_tokens", self.output_tokens)
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """A DAG of subtasks plus the aggregation step."""
+
+    subtasks: tuple[Subtask, ...]
+    aggregation: Aggregation
+
+    def __post_init__(self) -> None:
+        if not self.subtasks:
+            raise ValueError("subtasks: a decomposition needs at least one subtask")
+        check_unique("subtasks", (s.id for s in self.subtasks))
+        known = {s.id for s in self.subtasks}
+        for i, s in enumerate(self.subtasks):
+            for j, p in enumerate(s.parents):
+                if p not in known:
+                    raise ValueError(f"subtasks[{i}].parents[{j}]: unknown subtask {p!r}")
+                if p == s.id:
+                    raise ValueError(f"subtasks[{i}].parents[{j}]: subtask {p!r} depends on itself")
+        _topological_order("subtasks", {s.id: s.parents for s in self.subtasks})
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """Subtask ids in a topological order (parents first)."""
+        return _topological_order("subtasks", {s.id: s.parents for s in self.subtasks})
+
+
+def _topological_order(name: str, parents: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Kahn's algorithm keeping input order among ready nodes; ValueError names a node on a cycle."""
+    indeg = {k: len(set(v)) for k, v in parents.items()}
+    children: dict[str, list[str]] = {k: [] for k in parents}
+    for k, ps in parents.items():
+        for p in set(ps):
+            children[p].append(k)
+    ready = [k for k in parents if indeg[k] == 0]
+    out: list[str] = []
+    while ready:
+        k = ready.pop(0)
+        out.append(k)
+        for c in children[k]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    if len(out) != len(parents):
+        stuck = next(k for k in parents if k not in out)
+        raise ValueError(f"{name}: dependency cycle through {stuck!r}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Task:
+    """An LLM request from a user, with the planner's whole-task and decomposed estimates."""
+
+    id: str
+    user: str
+    release_s: float
+    prompt_tokens: int
+    whole: WholeEstimate
+    payload_bytes: int = 0
+    payload_kind: PayloadKind = "text"
+    decomposition: Decomposition | None = None
+    deadline_s: float | None = None
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        check_nonneg("release_s", self.release_s)
+        check_positive("prompt_tokens", self.prompt_tokens)
+        check_nonneg("payload_bytes", self.payload_bytes)
+        if self.deadline_s is not None:
+            check_positive("deadline_s", self.deadline_s)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What is optimised: summed reward (maximised) or makespan (minimised, explicit form)."""
+
+    kind: Literal["reward", "makespan"] = "reward"
+    accuracy_weight: float = 1.0
+    latency_weight_per_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_nonneg("accuracy_weight", self.accuracy_weight)
+        check_nonneg("latency_weight_per_s", self.latency_weight_per_s)
+
+    @property
+    def sense(self) -> Literal["max", "min"]:
+        return "max" if self.kind == "reward" else "min"
+
+
+# ---- explicit-cost form (classic DAG scheduling) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExplicitOp:
+    """An op with a duration per processor (``None``: cannot run there) and optional quality."""
+
+    id: str
+    durations: tuple[float | None, ...]
+    quality: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        for i, d in enumerate(self.durations):
+            if d is not None:
+                check_nonneg(f"durations[{i}]", d)
+        if all(d is None for d in self.durations):
+            raise ValueError("durations: the op can run on no processor")
+        if self.quality is not None:
+            for i, q in enumerate(self.quality):
+                check_range(f"quality[{i}]", q, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ExplicitEdge:
+    """Precedence ``src -> dst`` costing ``cost`` when the two run on different processors."""
+
+    src: str
+    dst: str
+    cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_nonneg("cost", self.cost)
+
+
+@dataclass(frozen=True)
+class ExplicitJob:
+    """A DAG of ops (one task in the general model)."""
+
+    id: str
+    ops: tuple[ExplicitOp, ...]
+    edges: tuple[ExplicitEdge, ...] = ()
+    release_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_id("id", self.id)
+        check_nonneg("release_s", self.release_s)
+        if not self.ops:
+            raise ValueError("ops: a job needs at least one op")
+        check_unique("ops", (o.id for o in self.ops))
+        known = {o.id for o in self.ops}
+        parents: dict[str, list[str]] = {o.id: [] for o in self.ops}
+        for i, e in enumerate(self.edges):
+            for end in ("src", "dst"):
+                if getattr(e, end) not in known:
+                    raise ValueError(f"edges[{i}].{end}: unknown op {getattr(e, end)!r}")
+            parents[e.dst].append(e.src)
+        _topological_order("edges", {k: tuple(v) for k, v in parents.items()})
+
+
+@dataclass(frozen=True)
+class ExplicitCosts:
+    """Cost tables given directly: processors and jobs."""
+
+    processors: tuple[str, ...]
+    jobs: tuple[ExplicitJob, ...]
+
+    def __post_init__(self) -> None:
+        if not self.processors:
+            raise ValueError("processors: at least one processor is needed")
+        for i, p in enumerate(self.processors):
+            check_id(f"processors[{i}]", p)
+        if len(set(self.processors)) != len(self.processors):
+            raise ValueError("processors: duplicate processor name")
+        check_unique("jobs", (j.id for j in self.jobs))
+        n = len(self.processors)
+        for i, job in enumerate(self.jobs):
+            for k, op in enumerate(job.ops):
+                if len(op.durations) != n:
+                    raise ValueError(
+                        f"jobs[{i}].ops[{k}].durations: expected {n} entries (one per processor), "
+                        f"got {len(op.durations)}"
+                    )
+                if op.quality is not None and len(op.quality) != n:
+                    raise ValueError(f"jobs[{i}].ops[{k}].quality: expected {n} entries, got {len(op.quality)}")
+
+
+# ---- the instance -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A complete, validated problem. Build with ``from_json``/``from_dict`` or the generator."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str = "instance"
+    objective: Objective = field(default_factory=Objective)
+    physics: PhysicsSettings | None = None
+    models: tuple[ModelInfo, ...] = ()
+    speeds: tuple[SpeedEntry, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    users: tuple[User, ...] = ()
+    aps: tuple[AP, ...] = ()
+    backhaul: tuple[Backhaul, ...] = ()
+    links: tuple[Link, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    explicit: ExplicitCosts | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.schema_version > SCHEMA_VERSION or self.schema_version < 1:
+            raise ValueError(
+                f"schema_version: {self.schema_version!r} is not supported "
+                f"(this offload_opt reads 1..{SCHEMA_VERSION})"
+            )
+        if self.explicit is not None:
+            if self.tasks or self.users or self.aps:
+                raise ValueError("explicit: an explicit-cost instance has no users, aps or tasks")
+            if self.objective.kind != "makespan":
+                raise ValueError("objective.kind: explicit-cost instances use 'makespan'")
+            return
+        if not self.tasks:
+            raise ValueError("tasks: the instance has no tasks")
+        if self.physics is None:
+            raise ValueError("physics: missing required field for a wireless instance")
+        if self.objective.kind != "reward":
+            raise ValueError("objective.kind: wireless instances use 'reward'")
+        self._check_references()
+
+    def _check_references(self) -> None:
+        for name in ("models", "users", "aps", "tasks"):
+            check_unique(name, (x.id for x in getattr(self, name)))
+        chan_ids = [c.id for c in self.channels]
+        if len(set(chan_ids)) != len(chan_ids):
+            raise ValueError("channels: duplicate channel id")
+        models = {m.id for m in self.models}
+        speeds = {(s.hardware, s.model) for s in self.speeds}
+        for i, s in enumerate(self.speeds):
+            if s.model not in models:
+                raise ValueError(f"speeds[{i}].model: unknown model {s.model!r}")
+        for i, u in enumerate(self.users):
+            for j, m in enumerate(u.local_models):
+                if (u.hardware, m) not in speeds:
+                    raise ValueError(
+                        f"users[{i}].local_models[{j}]: no speed entry for model {m!r} on hardware {u.hardware!r}"
+                    )
+        for i, a in enumerate(self.aps):
+            if a.channel not in chan_ids:
+                raise ValueError(f"aps[{i}].channel: unknown channel {a.channel!r}")
+            for j, s in enumerate(a.servers):
+                if (a.hardware, s.model) not in speeds:
+                    raise ValueError(
+                        f"aps[{i}].servers[{j}].model: no speed entry for model {s.model!r} "
+                        f"on hardware {a.hardware!r}"
+                    )
+        users = {u.id for u in self.users}
+        aps = {a.id for a in self.aps}
+        defaults = [b for b in self.backhaul if b.ap_a is None and b.ap_b is None]
+        if len(self.aps) > 1 and not defaults:
+            raise ValueError("backhaul: a default entry (no ap_a/ap_b) is needed when there are several APs")
+        for i, b in enumerate(self.backhaul):
+            if (b.ap_a is None) != (b.ap_b is None):
+                raise ValueError(f"backhaul[{i}]: give both ap_a and ap_b, or neither for the default")
+            for end in ("ap_a", "ap_b"):
+                v = getattr(b, end)
+                if v is not None and v not in aps:
+                    raise ValueError(f"backhaul[{i}].{end}: unknown ap {v!r}")
+        pairs: set[tuple[str, str]] = set()
+        for i, ln in enumerate(self.links):
+            if ln.user not in users:
+                raise ValueError(f"links[{i}].user: unknown user {ln.user!r}")
+            if ln.ap not in aps:
+                raise ValueError(f"links[{i}].ap: unknown ap {ln.ap!r}")
+            if (ln.user, ln.ap) in pairs:
+                raise ValueError(f"links[{i}]: duplicate link {ln.user!r}-{ln.ap!r}")
+            pairs.add((ln.user, ln.ap))
+        has_server = {a.id for a in self.aps if a.servers}
+        reach = {u: False for u in users}
+        for ln in self.links:
+            if ln.ap in has_server:
+                reach[ln.user] = True
+        by_id = {u.id: u for u in self.users}
+        for i, t in enumerate(self.tasks):
+            if t.user not in users:
+                raise ValueError(f"tasks[{i}].user: unknown user {t.user!r}")
+            if not reach[t.user] and not by_id[t.user].local_models:
+                raise ValueError(
+                    f"tasks[{i}].user: user {t.user!r} has no local model and reaches no AP with a model server"
+                )
+
+    # -- derived index tables (computed once per object; the object never changes) --
+
+    @cached_property
+    def user_by_id(self) -> dict[str, User]:
+        return {u.id: u for u in self.users}
+
+    @cached_property
+    def ap_by_id(self) -> dict[str, AP]:
+        return {a.id: a for a in self.aps}
+
+    @cached_property
+    def model_by_id(self) -> dict[str, ModelInfo]:
+        return {m.id: m for m in self.models}
+
+    @cached_property
+    def channel_by_id(self) -> dict[int, Channel]:
+        return {c.id: c for c in self.channels}
+
+    @cached_property
+    def speed_of(self) -> dict[tuple[str, str], SpeedEntry]:
+        """(hardware, model) -> speed entry."""
+        return {(s.hardware, s.model): s for s in self.speeds}
+
+    @cached_property
+    def links_of_user(self) -> dict[str, dict[str, Link]]:
+        """user -> {ap -> link}; a missing AP is out of range."""
+        out: dict[str, dict[str, Link]] = {u.id: {} for u in self.users}
+        for ln in self.links:
+            out[ln.user][ln.ap] = ln
+        return out
+
+    def backhaul_between(self, ap_a: str, ap_b: str) -> Backhaul:
+        """The wired link between two APs: a pair entry if given, else the default."""
+        default = None
+        for b in self.backhaul:
+            if {b.ap_a, b.ap_b} == {ap_a, ap_b}:
+                return b
+            if b.ap_a is None:
+                default = b
+        if default is None:
+            raise ValueError(f"backhaul: no entry between {ap_a!r} and {ap_b!r}")
+        return default
+
+    @property
+    def is_explicit(self) -> bool:
+        return self.explicit is not None
+
+    # -- construction, I/O --
+
+    def replace(self, **changes: Any) -> Instance:
+        """A new, re-validated instance with ``changes`` applied."""
+        try:
+            return dataclasses.replace(self, **changes)
+        except InputError:
+            raise
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Instance:
+        if not isinstance(data, dict):
+            raise InputError(f"<root>: expected a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise InputError(
+                f"schema_version: {version} is newer than this offload_opt supports ({SCHEMA_VERSION}); upgrade"
+            )
+        if "schema_version" not in data:
+            raise InputError("schema_version: missing required field")
+        return decode(cls, data)
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> Instance:
+        """Read an instance from a JSON file path."""
+        return cls.from_dict(read_json(source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The canonical JSON text; written to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def digest(self) -> str:
+        """A short content hash identifying the instance in results tables."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def read_json(source: str | Path) -> Any:
+    """Load a JSON file, turning I/O and syntax problems into one-line InputErrors."""
+    path = Path(source)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None

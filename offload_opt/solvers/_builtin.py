@@ -1,0 +1,3 @@
+"""Imports every built-in solver module so that each registers itself."""
+
+# Each import registers solvers by name; add new solver modules here.
