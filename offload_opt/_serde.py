@@ -63,7 +63,9 @@ def decode(tp: Any, data: Any, path: str = "") -> Any:
             return tuple(decode(args[0], item, _join(path, i)) for i, item in enumerate(data))
         if len(data) != len(args):
             raise InputError(f"{where}: expected {len(args)} items, got {_fmt(data)}")
-        return tuple(decode(a, item, _join(path, i)) for i, (a, item) in enumerate(zip(args, data, strict=True)))
+        return tuple(
+            decode(a, item, _join(path, i)) for i, (a, item) in enumerate(zip(args, data, strict=True))
+        )
     if origin is dict:
         key_tp, val_tp = get_args(tp)
         if not isinstance(data, dict):

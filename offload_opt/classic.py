@@ -35,8 +35,10 @@ def from_heft_reference(data: dict[str, Any], key: str = "topcuoglu2002") -> Ins
         explicit=ExplicitCosts(procs, (ExplicitJob("dag", ops, edges),)),
         meta={
             "source": ref["source"],
-            "published": {"heft_makespan": ref["heft"]["published_makespan"],
-                          "cpop_makespan": ref["cpop"]["published_makespan"]},
+            "published": {
+                "heft_makespan": ref["heft"]["published_makespan"],
+                "cpop_makespan": ref["cpop"]["published_makespan"],
+            },
         },
     )
 

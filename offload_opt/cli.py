@@ -80,8 +80,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     text = inst.to_json()
     if args.output:
         write_atomic(args.output, text)
-        print(f"wrote {args.output}: {len(inst.users)} users, {len(inst.aps)} APs, {len(inst.tasks)} tasks "
-              f"(digest {inst.digest()})")
+        print(
+            f"wrote {args.output}: {len(inst.users)} users, {len(inst.aps)} APs, {len(inst.tasks)} tasks "
+            f"(digest {inst.digest()})"
+        )
     else:
         sys.stdout.write(text)
     return 0
@@ -147,7 +149,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     inst = Instance.from_json(args.instance)
     if args.time_limit is not None and not args.time_limit > 0:
         raise CLIError(f"--time-limit: must be > 0, got {args.time_limit}")
-    result = solve(inst, solver=args.solver, time_limit=args.time_limit, seed=args.seed, **_solver_options(args))
+    result = solve(
+        inst, solver=args.solver, time_limit=args.time_limit, seed=args.seed, **_solver_options(args)
+    )
     if args.output and result.solution is not None:
         write_atomic(args.output, result.solution.to_json())
     if args.json:
@@ -206,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
+    from offload_opt.experiments.cli import add_commands  # gap, frontier, compare, planner-study, plots, demo
+
+    add_commands(sub)
     return parser
 
 

@@ -205,7 +205,9 @@ class CostTables:
             return getattr(actual, field)
         return predicted
 
-    def _options(self, task: Task, difficulty: float, in_tokens: float, out_tokens: float) -> tuple[Option, ...]:
+    def _options(
+        self, task: Task, difficulty: float, in_tokens: float, out_tokens: float
+    ) -> tuple[Option, ...]:
         inst = self.instance
         physics = inst.physics
         assert physics is not None
@@ -215,7 +217,9 @@ class CostTables:
         def make(node: str, hardware: str, model: str, resources: tuple[str, ...], ready_s: float) -> Option:
             sp = inst.speed_of[(hardware, model)]
             dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
-            q = p_correct(inst.model_by_id[model].theta, difficulty, physics.quality_a, physics.quality_b_levels)
+            q = p_correct(
+                inst.model_by_id[model].theta, difficulty, physics.quality_a, physics.quality_b_levels
+            )
             return Option(node, model, resources, dur, q, ready_s)
 
         for m in user.local_models:
@@ -258,7 +262,11 @@ class CostTables:
                 in_tokens = s.input_tokens + sum(outs[p] for p in parents)
                 diff = self._value(s.difficulty, s.actual, "difficulty")
                 ops.append(Op(s.id, self._options(task, diff, in_tokens, outs[i])))
-                flows.append(Flow(SOURCE, i, text_bytes(s.input_tokens) + (task.payload_bytes if s.uses_payload else 0)))
+                flows.append(
+                    Flow(
+                        SOURCE, i, text_bytes(s.input_tokens) + (task.payload_bytes if s.uses_payload else 0)
+                    )
+                )
                 flows.extend(Flow(p, i, text_bytes(outs[p])) for p in parents)
             agg = dec.aggregation
             a = len(ops)

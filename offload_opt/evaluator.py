@@ -124,14 +124,22 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
         op_ids = []
         for i, op in enumerate(mode.ops):
             kind = "agg" if op.is_aggregation else "op"
-            act = _Act(op_key(task.id, op.name), ti, kind, a.resources[i], opts[i].duration_s,
-                       max(task.release_s, opts[i].ready_s))
+            act = _Act(
+                op_key(task.id, op.name),
+                ti,
+                kind,
+                a.resources[i],
+                opts[i].duration_s,
+                max(task.release_s, opts[i].ready_s),
+            )
             index[act.key] = len(acts)
             op_ids.append(len(acts))
             acts.append(act)
         has_sink = False
         for f in mode.flows:
-            tr = costs.transfer(f, costs.endpoint_node(task, nodes, f.src), costs.endpoint_node(task, nodes, f.dst))
+            tr = costs.transfer(
+                f, costs.endpoint_node(task, nodes, f.src), costs.endpoint_node(task, nodes, f.dst)
+            )
             kind = "transfer" if tr.channel else ("backhaul" if tr.duration_s > 0 else "local")
             act = _Act(flow_key(task.id, mode, f), ti, kind, tr.channel, tr.duration_s, task.release_s)
             k = len(acts)
@@ -170,7 +178,9 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
             prev = k
     for act in acts:
         if act.resource is not None and act.key not in placed_on:
-            violations.append(f"sequences: activity {act.key!r} is missing from the order of {act.resource!r}")
+            violations.append(
+                f"sequences: activity {act.key!r} is missing from the order of {act.resource!r}"
+            )
     if violations:
         return Evaluation(False, None, sense, violations=violations)
 
@@ -204,8 +214,9 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
         return Evaluation(False, None, sense, violations=violations)
 
     schedule = {
-        a.key: ActivityTime(a.key, costs.tasks[a.task].id, a.kind if a.kind != "agg" else "op", a.resource,
-                            a.start_s, a.end_s)
+        a.key: ActivityTime(
+            a.key, costs.tasks[a.task].id, a.kind if a.kind != "agg" else "op", a.resource, a.start_s, a.end_s
+        )
         for a in acts
     }
     metrics = []
@@ -224,7 +235,9 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
     return ev
 
 
-def _task_metrics(costs: CostTables, ti: int, a: Assignment, acts: list[_Act], finals: list[int]) -> TaskMetrics:
+def _task_metrics(
+    costs: CostTables, ti: int, a: Assignment, acts: list[_Act], finals: list[int]
+) -> TaskMetrics:
     task = costs.tasks[ti]
     mode = task.modes[a.mode]
     opts = [mode.ops[i].options[a.options[i]] for i in range(len(mode.ops))]
@@ -246,7 +259,11 @@ def _task_metrics(costs: CostTables, ti: int, a: Assignment, acts: list[_Act], f
         k = binding
     quality = costs.task_quality(mode, opts)
     kinds = {o.node.split(":", 1)[0] for o in opts}
-    placement = "dag" if task.owner is None else ("local" if kinds == {"user"} else "edge" if kinds == {"ap"} else "mixed")
+    placement = (
+        "dag"
+        if task.owner is None
+        else ("local" if kinds == {"user"} else "edge" if kinds == {"ap"} else "mixed")
+    )
     met = task.deadline_s is None or latency <= task.deadline_s * (1 + FEAS_TOL) + FEAS_TOL
     return TaskMetrics(
         task=task.id,

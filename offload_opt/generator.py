@@ -101,16 +101,31 @@ class Scenario:
     deadline_s: float | None = None  # per-task deadline; None: no deadline
 
     def __post_init__(self) -> None:
-        for name in ("users", "aps", "models_per_ap", "slots", "tasks_per_user", "min_subtasks", "max_subtasks"):
+        for name in (
+            "users",
+            "aps",
+            "models_per_ap",
+            "slots",
+            "tasks_per_user",
+            "min_subtasks",
+            "max_subtasks",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
         if self.max_subtasks < self.min_subtasks:
-            raise ValueError(f"max_subtasks: must be >= min_subtasks ({self.min_subtasks}), got {self.max_subtasks}")
+            raise ValueError(
+                f"max_subtasks: must be >= min_subtasks ({self.min_subtasks}), got {self.max_subtasks}"
+            )
         for name in ("area_m", "backhaul_mbps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
-        for name in ("release_window_s", "backlog_max_s", "backhaul_latency_s", "accuracy_weight",
-                     "latency_weight_per_s"):
+        for name in (
+            "release_window_s",
+            "backlog_max_s",
+            "backhaul_latency_s",
+            "accuracy_weight",
+            "latency_weight_per_s",
+        ):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)!r}")
         if not 0 <= self.dependency_density <= 1:
@@ -228,9 +243,12 @@ def generate(
         n = min(sc.models_per_ap, len(fits))
         chosen = sorted(rng_edge.choice(len(fits), size=n, replace=False).tolist())
         servers = tuple(
-            ModelServer(fits[i], sc.slots, round(float(rng_edge.uniform(0, sc.backlog_max_s)), 4)) for i in chosen
+            ModelServer(fits[i], sc.slots, round(float(rng_edge.uniform(0, sc.backlog_max_s)), 4))
+            for i in chosen
         )
-        aps.append(AP(f"ap{k}", pos, channel, hw, servers, nss=2, tx_power_dbm=float(cat.wifi["tx_power_dbm"]["ap"])))
+        aps.append(
+            AP(f"ap{k}", pos, channel, hw, servers, nss=2, tx_power_dbm=float(cat.wifi["tx_power_dbm"]["ap"]))
+        )
 
     # -- users and their links --
     sta_tx = float(cat.wifi["tx_power_dbm"]["sta"])
@@ -242,14 +260,25 @@ def generate(
         local_models = (local[int(rng_net.integers(len(local)))],) if local else ()
         nss = int(rng_net.integers(1, 3))
         for _attempt in range(1000):
-            pos = (round(float(rng_net.uniform(0, sc.area_m)), 3), round(float(rng_net.uniform(0, sc.area_m)), 3))
+            pos = (
+                round(float(rng_net.uniform(0, sc.area_m)), 3),
+                round(float(rng_net.uniform(0, sc.area_m)), 3),
+            )
             user_links = []
             for ap in aps:
                 d = math.dist(pos, ap.position_m)
                 lb = wifi.link_budget(sta_tx, d, sc.bandwidth_mhz, min(nss, ap.nss))
                 if lb is not None:
-                    user_links.append(Link(f"u{k}", ap.id, round(d, 3), round(lb.snr_db, 3), lb.mcs,
-                                           round(lb.phy_rate_mbps, 3)))
+                    user_links.append(
+                        Link(
+                            f"u{k}",
+                            ap.id,
+                            round(d, 3),
+                            round(lb.snr_db, 3),
+                            lb.mcs,
+                            round(lb.phy_rate_mbps, 3),
+                        )
+                    )
             if user_links or local_models:
                 break
         else:
@@ -288,7 +317,7 @@ def generate(
         return max(8, int(round(mean * math.exp(float(rng_task.normal(0, OUTPUT_TOKENS_SIGMA)) - 0.18))))
 
     for u in users:
-        for j in range(sc.tasks_per_user):
+        for _ in range(sc.tasks_per_user):
             level = float(_choice(rng_task, levels))
             true_d = round(min(5.0, max(1.0, level + float(rng_task.uniform(-0.5, 0.5)))), 4)
             kind = _choice(rng_task, payloads)
@@ -312,18 +341,35 @@ def generate(
             agg_in = int(rng_task.integers(30, 80))
             decomposition = Decomposition(
                 tuple(
-                    Subtask(sid, predict_diff(sd), s_in, predict_tokens(s_out), parents, uses, Actual(sd, s_out))
+                    Subtask(
+                        sid, predict_diff(sd), s_in, predict_tokens(s_out), parents, uses, Actual(sd, s_out)
+                    )
                     for sid, sd, s_in, s_out, parents, uses in subs
                 ),
                 Aggregation(predict_diff(agg_d), agg_in, predict_tokens(agg_out), Actual(agg_d, agg_out)),
             )
             whole = WholeEstimate(predict_diff(true_d), predict_tokens(true_out), Actual(true_d, true_out))
-            tasks.append(Task(f"t{len(tasks)}", u.id, release, prompt, whole, payload, kind, decomposition,
-                              sc.deadline_s))
+            tasks.append(
+                Task(
+                    f"t{len(tasks)}",
+                    u.id,
+                    release,
+                    prompt,
+                    whole,
+                    payload,
+                    kind,
+                    decomposition,
+                    sc.deadline_s,
+                )
+            )
 
-    used_models = sorted({m for u in users for m in u.local_models} | {s.model for a in aps for s in a.servers})
-    used_pairs = sorted({(u.hardware, m) for u in users for m in u.local_models}
-                        | {(a.hardware, s.model) for a in aps for s in a.servers})
+    used_models = sorted(
+        {m for u in users for m in u.local_models} | {s.model for a in aps for s in a.servers}
+    )
+    used_pairs = sorted(
+        {(u.hardware, m) for u in users for m in u.local_models}
+        | {(a.hardware, s.model) for a in aps for s in a.servers}
+    )
     physics = PhysicsSettings(
         bytes_per_token=float(cat.wifi["bytes_per_token"]),
         request_overhead_bytes=float(cat.wifi["request_overhead_bytes"]),
@@ -337,7 +383,9 @@ def generate(
         physics=physics,
         models=tuple(ModelInfo(m, cat.models[m].theta, cat.models[m].params_b) for m in used_models),
         speeds=tuple(
-            SpeedEntry(hw, m, cat.speed(hw, m).prefill_tps, cat.speed(hw, m).decode_tps, cat.speed(hw, m).setup_s)
+            SpeedEntry(
+                hw, m, cat.speed(hw, m).prefill_tps, cat.speed(hw, m).decode_tps, cat.speed(hw, m).setup_s
+            )
             for hw, m in used_pairs
         ),
         channels=tuple(channels),

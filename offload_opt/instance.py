@@ -35,9 +35,12 @@ PayloadKind = Literal["text", "image", "document"]
 
 
 def _check_position(name: str, pos: tuple[float, float]) -> None:
-    # decode() already rejects NaN/inf; positions may be negative (any planar frame).
+    # Coordinates are metres from the corner of the area, so never negative; decode() rejects NaN.
     if len(pos) != 2:
         raise ValueError(f"{name}: expected [x, y] in metres, got {pos!r}")
+    for axis, v in zip("xy", pos, strict=True):
+        if not v >= 0:
+            raise ValueError(f"{name}: {axis} must be >= 0 m (metres from the area's corner), got {v!r}")
 
 
 def _check_difficulty(name: str, value: float) -> None:
@@ -437,7 +440,9 @@ class ExplicitCosts:
                         f"got {len(op.durations)}"
                     )
                 if op.quality is not None and len(op.quality) != n:
-                    raise ValueError(f"jobs[{i}].ops[{k}].quality: expected {n} entries, got {len(op.quality)}")
+                    raise ValueError(
+                        f"jobs[{i}].ops[{k}].quality: expected {n} entries, got {len(op.quality)}"
+                    )
 
 
 # ---- the instance -----------------------------------------------------------------------------
@@ -648,4 +653,6 @@ def read_json(source: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise InputError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None

@@ -27,54 +27,142 @@ def show_instance(inst: Instance) -> str:
     out = [f"instance {inst.name!r}  (schema {inst.schema_version}, digest {inst.digest()})"]
     if inst.explicit is not None:
         ex = inst.explicit
-        out.append(f"explicit-cost form, objective: {inst.objective.kind}; processors: {', '.join(ex.processors)}")
+        out.append(
+            f"explicit-cost form, objective: {inst.objective.kind}; processors: {', '.join(ex.processors)}"
+        )
         for job in ex.jobs:
-            out.append(f"\njob {job.id} (release {job.release_s:g} s): {len(job.ops)} ops, {len(job.edges)} edges")
-            out.append(_frame([{"op": o.id, **{p: d for p, d in zip(ex.processors, o.durations, strict=True)}}
-                               for o in job.ops]))
+            out.append(
+                f"\njob {job.id} (release {job.release_s:g} s): {len(job.ops)} ops, {len(job.edges)} edges"
+            )
+            out.append(
+                _frame(
+                    [
+                        {"op": o.id, **{p: d for p, d in zip(ex.processors, o.durations, strict=True)}}
+                        for o in job.ops
+                    ]
+                )
+            )
             out.append("edges: " + ", ".join(f"{e.src}->{e.dst} ({e.cost:g})" for e in job.edges))
         return "\n".join(out)
     obj = inst.objective
-    out.append(f"objective: reward = {obj.accuracy_weight:g} x quality - {obj.latency_weight_per_s:g} x latency_s")
+    out.append(
+        f"objective: reward = {obj.accuracy_weight:g} x quality - {obj.latency_weight_per_s:g} x latency_s"
+    )
     out.append(f"\nchannels ({len(inst.channels)})")
-    out.append(_frame([{"channel": c.id, "bandwidth_mhz": c.bandwidth_mhz, "stations": c.n_stations,
-                        "mac_efficiency": c.mac_efficiency,
-                        "aps": ",".join(a.id for a in inst.aps if a.channel == c.id)} for c in inst.channels]))
+    out.append(
+        _frame(
+            [
+                {
+                    "channel": c.id,
+                    "bandwidth_mhz": c.bandwidth_mhz,
+                    "stations": c.n_stations,
+                    "mac_efficiency": c.mac_efficiency,
+                    "aps": ",".join(a.id for a in inst.aps if a.channel == c.id),
+                }
+                for c in inst.channels
+            ]
+        )
+    )
     out.append(f"\naccess points ({len(inst.aps)})")
-    out.append(_frame([{"ap": a.id, "x_m": a.position_m[0], "y_m": a.position_m[1], "channel": a.channel,
-                        "hardware": a.hardware,
-                        "models (slots, backlog_s)": "; ".join(
-                            f"{s.model} ({s.slots}, {s.queue_backlog_s:g})" for s in a.servers)} for a in inst.aps]))
+    out.append(
+        _frame(
+            [
+                {
+                    "ap": a.id,
+                    "x_m": a.position_m[0],
+                    "y_m": a.position_m[1],
+                    "channel": a.channel,
+                    "hardware": a.hardware,
+                    "models (slots, backlog_s)": "; ".join(
+                        f"{s.model} ({s.slots}, {s.queue_backlog_s:g})" for s in a.servers
+                    ),
+                }
+                for a in inst.aps
+            ]
+        )
+    )
     out.append(f"\nusers ({len(inst.users)})")
-    out.append(_frame([{"user": u.id, "x_m": u.position_m[0], "y_m": u.position_m[1], "hardware": u.hardware,
-                        "local_models": ",".join(u.local_models) or "-", "nss": u.nss} for u in inst.users]))
+    out.append(
+        _frame(
+            [
+                {
+                    "user": u.id,
+                    "x_m": u.position_m[0],
+                    "y_m": u.position_m[1],
+                    "hardware": u.hardware,
+                    "local_models": ",".join(u.local_models) or "-",
+                    "nss": u.nss,
+                }
+                for u in inst.users
+            ]
+        )
+    )
     out.append("\nlinks (user x AP: distance_m / snr_db / MCS / phy_rate_mbps)")
     rows = []
     for u in inst.users:
         row: dict[str, Any] = {"user": u.id}
         for a in inst.aps:
             ln = inst.links_of_user[u.id].get(a.id)
-            row[a.id] = ("out of range" if ln is None else
-                         f"{ln.distance_m:.1f} / {ln.snr_db:.1f} / {ln.mcs} / {ln.phy_rate_mbps:.1f}")
+            row[a.id] = (
+                "out of range"
+                if ln is None
+                else f"{ln.distance_m:.1f} / {ln.snr_db:.1f} / {ln.mcs} / {ln.phy_rate_mbps:.1f}"
+            )
         rows.append(row)
     out.append(_frame(rows))
-    out.append(f"\ntasks ({len(inst.tasks)}): whole-task estimate and decomposition (difficulty on MATH levels 1..5)")
+    out.append(
+        f"\ntasks ({len(inst.tasks)}): whole-task estimate and decomposition (difficulty on MATH levels 1..5)"
+    )
     rows = []
     for t in inst.tasks:
-        rows.append({"task": t.id, "user": t.user, "release_s": t.release_s, "prompt_tok": t.prompt_tokens,
-                     "payload": f"{t.payload_kind} {t.payload_bytes} B", "step": "whole",
-                     "difficulty": t.whole.difficulty, "in_tok": t.prompt_tokens, "out_tok": t.whole.output_tokens,
-                     "depends_on": "", "deadline_s": t.deadline_s if t.deadline_s is not None else "-"})
+        rows.append(
+            {
+                "task": t.id,
+                "user": t.user,
+                "release_s": t.release_s,
+                "prompt_tok": t.prompt_tokens,
+                "payload": f"{t.payload_kind} {t.payload_bytes} B",
+                "step": "whole",
+                "difficulty": t.whole.difficulty,
+                "in_tok": t.prompt_tokens,
+                "out_tok": t.whole.output_tokens,
+                "depends_on": "",
+                "deadline_s": t.deadline_s if t.deadline_s is not None else "-",
+            }
+        )
         if t.decomposition is not None:
             for s in t.decomposition.subtasks:
-                rows.append({"task": "", "user": "", "release_s": "", "prompt_tok": "", "payload": "",
-                             "step": s.id + (" (payload)" if s.uses_payload else ""), "difficulty": s.difficulty,
-                             "in_tok": s.input_tokens, "out_tok": s.output_tokens,
-                             "depends_on": ",".join(s.parents) or "-", "deadline_s": ""})
+                rows.append(
+                    {
+                        "task": "",
+                        "user": "",
+                        "release_s": "",
+                        "prompt_tok": "",
+                        "payload": "",
+                        "step": s.id + (" (payload)" if s.uses_payload else ""),
+                        "difficulty": s.difficulty,
+                        "in_tok": s.input_tokens,
+                        "out_tok": s.output_tokens,
+                        "depends_on": ",".join(s.parents) or "-",
+                        "deadline_s": "",
+                    }
+                )
             ag = t.decomposition.aggregation
-            rows.append({"task": "", "user": "", "release_s": "", "prompt_tok": "", "payload": "", "step": "agg",
-                         "difficulty": ag.difficulty, "in_tok": ag.input_tokens, "out_tok": ag.output_tokens,
-                         "depends_on": "all subtasks", "deadline_s": ""})
+            rows.append(
+                {
+                    "task": "",
+                    "user": "",
+                    "release_s": "",
+                    "prompt_tok": "",
+                    "payload": "",
+                    "step": "agg",
+                    "difficulty": ag.difficulty,
+                    "in_tok": ag.input_tokens,
+                    "out_tok": ag.output_tokens,
+                    "depends_on": "all subtasks",
+                    "deadline_s": "",
+                }
+            )
     out.append(_frame(rows))
     return "\n".join(out)
 
@@ -91,9 +179,18 @@ def task_rows(ev: Evaluation, where: dict[str, str] | None = None) -> list[dict[
         row = {"task": m.task, "mode": m.mode, "placement": m.placement}
         if where is not None:
             row["where"] = where.get(m.task, "")
-        row.update({"latency_s": m.latency_s, "airtime_s": m.airtime_s, "backhaul_s": m.backhaul_s,
-                    "queue_s": m.queue_s, "compute_s": m.compute_s, "aggregation_s": m.aggregation_s,
-                    "quality": m.quality, "reward": m.reward})
+        row.update(
+            {
+                "latency_s": m.latency_s,
+                "airtime_s": m.airtime_s,
+                "backhaul_s": m.backhaul_s,
+                "queue_s": m.queue_s,
+                "compute_s": m.compute_s,
+                "aggregation_s": m.aggregation_s,
+                "quality": m.quality,
+                "reward": m.reward,
+            }
+        )
         rows.append(row)
     return rows
 
@@ -117,9 +214,11 @@ def evaluation_table(ev: Evaluation, solution=None) -> str:
 def _totals(ev: Evaluation) -> str:
     if ev.objective is None:
         return "no feasible schedule"
-    head = (f"objective ({'maximise reward' if ev.sense == 'max' else 'minimise makespan'}): {ev.objective:.6g}"
-            f"   mean latency {ev.mean_latency_s:.4g} s   mean quality {ev.mean_quality:.4g}"
-            f"   makespan {ev.makespan_s:.4g} s")
+    head = (
+        f"objective ({'maximise reward' if ev.sense == 'max' else 'minimise makespan'}): {ev.objective:.6g}"
+        f"   mean latency {ev.mean_latency_s:.4g} s   mean quality {ev.mean_quality:.4g}"
+        f"   makespan {ev.makespan_s:.4g} s"
+    )
     return head
 
 
@@ -130,11 +229,13 @@ def result_table(r: Result) -> str:
     gap = "-" if r.gap is None else f"{100 * r.gap:.3g}%"
     bound = "-" if r.bound is None else f"{r.bound:.6g}"
     obj = "-" if r.objective is None else f"{r.objective:.6g}"
-    lines.append(f"solver {r.solver}: status {r.status} ({r.termination})   objective {obj}   bound {bound}   "
-                 f"gap {gap}   runtime {r.runtime_s:.3f} s (build {r.build_time_s:.3f} s)")
+    lines.append(
+        f"solver {r.solver}: status {r.status} ({r.termination})   objective {obj}   bound {bound}   "
+        f"gap {gap}   runtime {r.runtime_s:.3f} s (build {r.build_time_s:.3f} s)"
+    )
     if r.evaluation is not None and r.evaluation.objective is not None:
         lines.append(_totals(r.evaluation))
-    for v in (r.evaluation.violations if r.evaluation else []):
+    for v in r.evaluation.violations if r.evaluation else []:
         lines.append(f"violation: {v}")
     if "claim_mismatch" in r.info:
         lines.append(f"warning: {r.info['claim_mismatch']}")
@@ -171,7 +272,9 @@ def result_json(r: Result) -> dict[str, Any]:
     }
     if ev is not None:
         rest = evaluation_json(ev, r.solver)
-        out.update({k: rest[k] for k in ("mean_latency_s", "mean_quality", "makespan_s", "violations", "tasks")})
+        out.update(
+            {k: rest[k] for k in ("mean_latency_s", "mean_quality", "makespan_s", "violations", "tasks")}
+        )
     else:
         out.update({"violations": [], "tasks": []})
     out["info"] = {k: v for k, v in r.info.items() if isinstance(v, str | int | float | bool | None)}

@@ -128,7 +128,9 @@ def activities_of(costs: CostTables, task: TaskCosts, a: Assignment) -> list[tup
     ]
     nodes = [mode.ops[i].options[a.options[i]].node for i in range(len(mode.ops))]
     for f in mode.flows:
-        tr = costs.transfer(f, costs.endpoint_node(task, nodes, f.src), costs.endpoint_node(task, nodes, f.dst))
+        tr = costs.transfer(
+            f, costs.endpoint_node(task, nodes, f.src), costs.endpoint_node(task, nodes, f.dst)
+        )
         out.append((flow_key(task.id, mode, f), tr.channel))
     return out
 
@@ -179,7 +181,9 @@ def decisions_to_assignments(costs: CostTables, solution: Solution) -> dict[int,
         task = costs.tasks[ti]
         mi = task.mode_index.get(d.mode)
         if mi is None:
-            raise InputError(f"{where}.mode: task {d.task!r} has no mode {d.mode!r} (has {list(task.mode_index)})")
+            raise InputError(
+                f"{where}.mode: task {d.task!r} has no mode {d.mode!r} (has {list(task.mode_index)})"
+            )
         mode = task.modes[mi]
         placed = {p.op: (k, p) for k, p in enumerate(d.placements)}
         for name in placed:
@@ -195,11 +199,15 @@ def decisions_to_assignments(costs: CostTables, solution: Solution) -> dict[int,
             if not match:
                 nodes = {o.node for o in op.options}
                 if p.node not in nodes:
-                    raise InputError(f"{pw}.node: {p.node!r} cannot run {d.task}/{op.name} (unknown or out of range)")
+                    raise InputError(
+                        f"{pw}.node: {p.node!r} cannot run {d.task}/{op.name} (unknown or out of range)"
+                    )
                 raise InputError(f"{pw}.model: {p.model!r} is not hosted on {p.node!r}")
             opt = op.options[match[0]]
             if p.slot >= len(opt.resources):
-                raise InputError(f"{pw}.slot: {p.slot} but {p.node}/{p.model} has {len(opt.resources)} slot(s)")
+                raise InputError(
+                    f"{pw}.slot: {p.slot} but {p.node}/{p.model} has {len(opt.resources)} slot(s)"
+                )
             options.append(match[0])
             resources.append(opt.resources[p.slot])
         out[ti] = Assignment(mi, options, resources)

@@ -64,8 +64,9 @@ class Solver(Protocol):
     name: str
     description: str
 
-    def __call__(self, costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
-        ...
+    def __call__(
+        self, costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    ) -> SolverOutput: ...
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,18 @@ class FunctionSolver:
     func: Callable[..., SolverOutput]
     exact: bool = False
 
-    def __call__(self, costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
+    def __call__(
+        self, costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    ) -> SolverOutput:
         return self.func(costs, time_limit_s=time_limit_s, seed=seed, **options)
 
 
 REGISTRY: dict[str, FunctionSolver] = {}
 
 
-def register(name: str, description: str, exact: bool = False) -> Callable[[Callable[..., SolverOutput]], Callable]:
+def register(
+    name: str, description: str, exact: bool = False
+) -> Callable[[Callable[..., SolverOutput]], Callable]:
     """Decorator adding a solver function to the registry under ``name``."""
 
     def deco(func: Callable[..., SolverOutput]) -> Callable[..., SolverOutput]:
@@ -135,8 +140,21 @@ def solve(
     sense = costs.objective.sense
     if out.solution is None:
         status: Status = "error" if out.termination in ("error", "infeasible", "unbounded") else "warning"
-        return Result(solver, status, out.termination, None, out.bound, None, runtime, out.build_time_s, None,
-                      None, sense, out.claimed_objective, out.info)
+        return Result(
+            solver,
+            status,
+            out.termination,
+            None,
+            out.bound,
+            None,
+            runtime,
+            out.build_time_s,
+            None,
+            None,
+            sense,
+            out.claimed_objective,
+            out.info,
+        )
     ev = evaluate(costs, out.solution)
     status = "ok" if ev.feasible else "error"
     objective = ev.objective if ev.feasible else None
@@ -149,5 +167,18 @@ def solve(
             )
     termination = out.termination
     gap = relative_gap(objective, out.bound, sense)
-    return Result(solver, status, termination, objective, out.bound, gap, runtime, out.build_time_s,
-                  out.solution, ev, sense, out.claimed_objective, out.info)
+    return Result(
+        solver,
+        status,
+        termination,
+        objective,
+        out.bound,
+        gap,
+        runtime,
+        out.build_time_s,
+        out.solution,
+        ev,
+        sense,
+        out.claimed_objective,
+        out.info,
+    )

@@ -1,0 +1,209 @@
+"""The models/ catalogue: LLMs, hardware, speeds, quality fit and WiFi constants.
+
+The YAML files in ``models/`` carry a source and a confidence grade next to
+every figure (see models/README.md); this module reads them into small frozen
+records and drops the provenance. Files are read lazily, on the first call,
+and cached per directory.
+
+Lookup order for the directory: the ``directory`` argument, then the
+``OFFLOAD_OPT_MODELS`` environment variable, then ``models/`` beside the
+package (a source checkout or editable install), then ``offload_opt/_models``
+(package data of a regular install).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_VAR = "OFFLOAD_OPT_MODELS"
+_PROVENANCE = ("source", "confidence", "note")
+
+
+@dataclass(frozen=True)
+class LLMSpec:
+    """An LLM: size, memory footprint per quantisation (GB) and IRT ability theta."""
+
+    id: str
+    family: str
+    params_b: float
+    theta: float
+    memory_gb: dict[str, float]
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """A device or server an LLM can run on."""
+
+    id: str
+    kind: str
+    memory_gb: float
+    mem_bandwidth_gbps: float
+
+
+@dataclass(frozen=True)
+class SpeedProfile:
+    """Batch-1 speed of one model on one hardware (see physics.llm.compute_time_s)."""
+
+    hardware: str
+    model: str
+    prefill_tps: float
+    decode_tps: float
+    setup_s: float
+    source: str
+    quantisation: str = "bf16"
+    confidence: str = ""
+
+
+@dataclass(frozen=True)
+class QualityFit:
+    """Item side of the IRT fit: shared slope ``a`` and difficulty of MATH levels 1..5."""
+
+    a: float
+    b_levels: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything in models/, provenance stripped. Treat the dicts as read-only."""
+
+    models: dict[str, LLMSpec]
+    hardware: dict[str, HardwareSpec]
+    speeds: dict[tuple[str, str], SpeedProfile]
+    quality: QualityFit
+    wifi: dict
+
+    def speed(self, hardware: str, model: str) -> SpeedProfile:
+        """The speed profile of ``model`` on ``hardware``; ValueError if it does not run there."""
+        try:
+            return self.speeds[(hardware, model)]
+        except KeyError:
+            if hardware not in self.hardware:
+                raise ValueError(f"hardware: unknown hardware {hardware!r} (models/hardware.yaml)") from None
+            if model not in self.models:
+                raise ValueError(f"model: unknown model {model!r} (models/llms.yaml)") from None
+            raise ValueError(
+                f"model: {model!r} has no speed profile on {hardware!r} (runs there: {', '.join(self.models_on(hardware))})"
+            ) from None
+
+    def models_on(self, hardware: str) -> list[str]:
+        """Models with a speed profile on ``hardware``, smallest first."""
+        names = [m for (hw, m) in self.speeds if hw == hardware]
+        return sorted(names, key=lambda m: (self.models[m].params_b, m))
+
+
+def default_directory() -> Path:
+    """Where the catalogue is read from when no directory is given."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    beside = Path(__file__).resolve().parent.parent / "models"
+    if (beside / "llms.yaml").is_file():
+        return beside
+    packaged = Path(__file__).resolve().parent / "_models"
+    if (packaged / "llms.yaml").is_file():
+        return packaged
+    raise FileNotFoundError(
+        f"models catalogue not found (looked in {beside} and {packaged}); set {ENV_VAR} to the models/ directory"
+    )
+
+
+def strip_provenance(node: Any) -> Any:
+    """Resolve ``{value: x, source: ..}`` wrappers to ``x`` and drop source/confidence/note keys."""
+    if isinstance(node, dict):
+        if "value" in node:
+            return strip_provenance(node["value"])
+        return {
+            k: strip_provenance(v)
+            for k, v in node.items()
+            if k not in _PROVENANCE and not str(k).startswith("_")
+        }
+    if isinstance(node, list):
+        return [strip_provenance(v) for v in node]
+    return node
+
+
+def _read(directory: Path, name: str) -> dict:
+    path = directory / name
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"models catalogue: missing {path}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _resolve(directory: str | Path | None) -> Path:
+    return (Path(directory) if directory is not None else default_directory()).resolve()
+
+
+def load_wifi(directory: str | Path | None = None) -> dict:
+    """models/wifi.yaml with provenance stripped (cached per directory)."""
+    return _load_wifi(_resolve(directory))
+
+
+@functools.cache
+def _load_wifi(directory: Path) -> dict:
+    return strip_provenance(_read(directory, "wifi.yaml"))
+
+
+def load_catalogue(directory: str | Path | None = None) -> Catalogue:
+    """Read the catalogue in ``directory`` (default: see module docstring); cached per directory."""
+    return _load_catalogue(_resolve(directory))
+
+
+@functools.cache
+def _load_catalogue(directory: Path) -> Catalogue:
+    llms = strip_provenance(_read(directory, "llms.yaml"))["models"]
+    models = {
+        mid: LLMSpec(
+            id=mid,
+            family=str(m["family"]),
+            params_b=float(m["params_b"]),
+            theta=float(m["theta"]),
+            memory_gb={str(q): float(gb) for q, gb in m["memory_gb"].items()},
+        )
+        for mid, m in llms.items()
+    }
+    hw_data = strip_provenance(_read(directory, "hardware.yaml"))["hardware"]
+    hardware = {
+        hid: HardwareSpec(
+            id=hid,
+            kind=str(h["kind"]),
+            memory_gb=float(h["memory_gb"]),
+            mem_bandwidth_gbps=float(h["mem_bandwidth_gbps"]),
+        )
+        for hid, h in hw_data.items()
+    }
+    # profiles keep their source strings: read them before stripping provenance
+    speeds: dict[tuple[str, str], SpeedProfile] = {}
+    for p in _read(directory, "speeds.yaml")["profiles"]:
+        key = (str(p["hardware"]), str(p["model"]))
+        if key in speeds:
+            raise ValueError(f"speeds.yaml: duplicate profile for {key}")
+        if key[0] not in hardware:
+            raise ValueError(f"speeds.yaml: unknown hardware {key[0]!r} in profile {key}")
+        if key[1] not in models:
+            raise ValueError(f"speeds.yaml: unknown model {key[1]!r} in profile {key}")
+        speeds[key] = SpeedProfile(
+            hardware=key[0],
+            model=key[1],
+            prefill_tps=float(p["prefill_tps"]),
+            decode_tps=float(p["decode_tps"]),
+            setup_s=float(p["setup_s"]),
+            source=str(p["source"]),
+            quantisation=str(p["quantisation"]),
+            confidence=str(p.get("confidence", "")),
+        )
+    irt = strip_provenance(_read(directory, "quality.yaml"))["irt"]
+    quality = QualityFit(a=float(irt["a"]), b_levels=tuple(float(b) for b in irt["b_levels"]))
+    return Catalogue(
+        models=models, hardware=hardware, speeds=speeds, quality=quality, wifi=_load_wifi(directory)
+    )
