@@ -51,10 +51,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         help="write a generated instance (deterministic by seed)",
         description="Generate an instance. Knobs default to the chosen --scenario; the same arguments "
         "give a byte-identical file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--scenario", default="default", choices=sorted(SCENARIOS), help="named base scenario")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--scenario",
+        default="default",
+        choices=sorted(SCENARIOS),
+        help="named base scenario [default: default]",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
     p.add_argument("--name", default=None, help="instance name (default: derived from scenario and seed)")
     p.add_argument("-o", "--output", default=None, help="output JSON path (default: print to stdout)")
     for name, default, text in scenario_fields():

@@ -41,7 +41,7 @@ from offload_opt.physics import wifi
 
 PLANNER_PROFILES: dict[str, tuple[float, float]] = {
     # name: (std of the difficulty error in MATH levels, sigma of the log-normal token error)
-    # Our assumptions (no source gives planner error figures); see docs/generator.md.
+    # Our assumptions: no public source gives planner error figures (parameters.yaml planner: grade D).
     "oracle": (0.0, 0.0),
     "teacher": (0.3, 0.15),
     "distilled": (0.6, 0.35),
