@@ -15,7 +15,7 @@ from functools import cached_property
 
 from offload_opt.instance import AP, Instance, Task, User
 from offload_opt.physics.llm import compute_time_s
-from offload_opt.physics.quality import p_correct
+from offload_opt.physics.quality import compose_decomposed, p_correct
 from offload_opt.physics.wifi import airtime_s
 
 SOURCE = -1  # flow endpoint: the owner's device, data available at release
@@ -188,11 +188,12 @@ class CostTables:
     # -- objective pieces (the one place the composition and reward live) --
 
     def task_quality(self, mode: Mode, options: list[Option] | tuple[Option, ...]) -> float:
-        """Success probability: product over the mode's ops (docs/model.md, physics/quality.py)."""
-        q = 1.0
-        for opt in options:
-            q *= opt.quality
-        return q
+        """Success probability of a task done in ``mode`` (rule: physics.quality.compose_decomposed)."""
+        qs = [o.quality for o in options]
+        for k, op in enumerate(mode.ops):
+            if op.is_aggregation:
+                return compose_decomposed(qs[k], qs[:k] + qs[k + 1 :])
+        return compose_decomposed(1.0, qs)  # a whole task (one op) or an explicit DAG (all must succeed)
 
     def task_reward(self, quality: float, latency_s: float) -> float:
         obj = self.objective
