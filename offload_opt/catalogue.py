@@ -140,8 +140,16 @@ def _read(directory: Path, name: str) -> dict:
     return data
 
 
+@functools.cache
+def _default_for(env_value: str | None) -> Path:
+    # Keyed on the environment variable so that changing it is still honoured.
+    return default_directory().resolve()
+
+
 def _resolve(directory: str | Path | None) -> Path:
-    return (Path(directory) if directory is not None else default_directory()).resolve()
+    if directory is None:
+        return _default_for(os.environ.get(ENV_VAR))
+    return Path(directory).resolve()
 
 
 def load_wifi(directory: str | Path | None = None) -> dict:
