@@ -1,0 +1,114 @@
+"""The paper's baselines (Han & Sun 2026, arXiv 2604.21399), on the shared insertion-based scheduler.
+
+Every task is done whole (no decomposition); tasks are served first come,
+first served (by release time, then task order), each placed against the
+timelines the earlier tasks left:
+
+- ``local-only``: on the owner's device, with its local model of best reward.
+  A user with no local model cannot run anything locally: that task falls back
+  to the ``nearest-edge`` rule, and ``info["fallback_nearest_edge"]`` lists it.
+- ``nearest-edge``: on the AP with the strongest signal (highest SNR link of
+  the owner; ties: the AP listed first), on that AP's default model (its first
+  model server), on the slot where it starts earliest. SNR is read from the
+  instance's links (``costs.instance``): it is the rule's definition, not a
+  cost. A user who reaches no AP with a model server falls back to its best
+  local model (``info["fallback_local"]``).
+- ``best-single-mode``: the best of every whole-task option (local model, or
+  any reachable (AP, model) and slot) by the task's exact reward against the
+  current timelines.
+
+On the explicit-cost form there is no device, AP or whole-task mode: the
+baselines return no solution with ``termination="error"`` and a reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from offload_opt.costs import CostTables
+from offload_opt.solvers.base import SolverOutput, register
+from offload_opt.solvers.timeline import Engine, check_options
+
+EXPLICIT_REASON = "baselines need devices, APs and a whole-task mode; this is an explicit-cost instance"
+
+
+def _fcfs(costs: CostTables) -> list[int]:
+    return sorted(range(len(costs.tasks)), key=lambda t: (costs.tasks[t].release_s, t))
+
+
+def _local_options(costs: CostTables, ti: int, m: int) -> list[int]:
+    task = costs.tasks[ti]
+    return [j for j, o in enumerate(task.modes[m].ops[0].options) if o.node == task.owner]
+
+
+def _nearest_edge_option(costs: CostTables, ti: int, m: int) -> int | None:
+    """First option (the AP's first model server) at the owner's highest-SNR AP that hosts a model."""
+    task = costs.tasks[ti]
+    assert task.owner is not None
+    links = costs.instance.links_of_user[task.owner.split(":", 1)[1]]
+    best, best_snr = None, -float("inf")
+    for j, o in enumerate(task.modes[m].ops[0].options):
+        kind, ap = o.node.split(":", 1)
+        if kind != "ap":
+            continue
+        snr = links[ap].snr_db
+        if snr > best_snr:  # strict: the first option of the first AP on ties (the AP's first server)
+            best, best_snr = j, snr
+    return best
+
+
+def _run(name: str, costs: CostTables, options: dict[str, Any], rule: str) -> SolverOutput:
+    check_options(options, set())
+    if costs.tasks and costs.tasks[0].owner is None:
+        return SolverOutput(None, "error", info={"reason": EXPLICIT_REASON})
+    eng = Engine(costs)
+    info: dict[str, Any] = {"scheduler": "insertion-based", "order": "fcfs (release time)"}
+    fallback_edge, fallback_local = [], []
+    for ti in _fcfs(costs):
+        task = costs.tasks[ti]
+        m = task.mode_index["whole"]
+        eng.begin(ti, m)
+        if rule == "local":
+            allowed = _local_options(costs, ti, m)
+            if allowed:
+                j = eng.choose_option(ti, 0, "reward", allowed)
+            else:
+                fallback_edge.append(task.id)
+                j = _nearest_edge_option(costs, ti, m)
+                assert j is not None  # the instance guarantees a local model or a reachable server
+        elif rule == "edge":
+            j = _nearest_edge_option(costs, ti, m)
+            if j is None:
+                fallback_local.append(task.id)
+                j = eng.choose_option(ti, 0, "reward", _local_options(costs, ti, m))
+        else:
+            j = eng.choose_option(ti, 0, "reward")
+        eng.place_op(ti, 0, j)
+    if fallback_edge:
+        info["fallback_nearest_edge"] = fallback_edge
+    if fallback_local:
+        info["fallback_local"] = fallback_local
+    if not eng.deadlines_met():
+        info["deadlines"] = "some deadline is missed"
+    return SolverOutput(eng.solution(name), "heuristic", claimed_objective=eng.objective(), info=info)
+
+
+@register("local-only", "baseline: every task whole on its device's best local model (FCFS)")
+def solve_local_only(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+) -> SolverOutput:
+    return _run("local-only", costs, options, "local")
+
+
+@register("nearest-edge", "baseline: every task whole on the strongest-signal AP's default model (FCFS)")
+def solve_nearest_edge(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+) -> SolverOutput:
+    return _run("nearest-edge", costs, options, "edge")
+
+
+@register("best-single-mode", "baseline: per task the best whole-task option (local or any AP model), FCFS")
+def solve_best_single_mode(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+) -> SolverOutput:
+    return _run("best-single-mode", costs, options, "best")

@@ -1,0 +1,139 @@
+"""Greedy: a decomposition-aware list scheduler maximising each task's marginal reward.
+
+Tasks are taken one at a time in a priority order (option ``order``):
+
+- ``"spt"`` (default): earliest expected completion first, i.e. by release
+  plus the task's upward rank (HEFT's rank with mean computation and mean
+  transfer costs: mean input transfer + mean compute + mean answer transfer).
+  The objective sums latencies, so short tasks first pays, as in SPT for
+  total completion time;
+- ``"release"``: first come, first served;
+- ``"rank"``: HEFT's longest upward rank first (good for makespan, poor here).
+
+Mean reward over 5 seeds of the default scenario: 12 users x 3 APs: spt 5.63,
+release 5.37, rank 4.87; 100 x 10: 25.1 / 20.8 / 12.6 (best-single-mode:
+5.39 and 22.7).
+
+For the task at hand every mode is tried against the current timelines: its
+ops in decreasing upward rank, each on the option and slot of best marginal
+reward (``Engine.choose_option``: ``costs.task_reward`` of the task quality
+by ``costs.task_quality`` with the ops not placed yet at their best option,
+against the latency up to the op's finish, or the answer's arrival for the
+final op). The mode whose completed schedule gives the task the highest
+reward (``Engine.task_value``, deadline misses heavily penalised) is kept and
+the others are taken back. A mode, or a partly placed one, whose reward bound
+cannot beat the best mode so far is skipped; like the option pruning inside
+``choose_option`` this never changes the choice, it only saves time.
+Placement is insertion-based (``timeline.py``), so the claimed objective is
+exactly the evaluator's.
+
+For the ``whole`` mode the choice is exact (every (node, model, slot) is
+measured with its input transfer, compute and answer transfer), so on a
+single task greedy is never worse than the best-single-mode baseline.
+
+On the explicit-cost form (objective makespan) greedy is HEFT.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from offload_opt.costs import CostTables
+from offload_opt.solvers.base import SolverOutput, register
+from offload_opt.solvers.heft import heft_schedule
+from offload_opt.solvers.timeline import RANK_DIGITS, Engine, Unit, check_options
+
+
+def _order_release(eng: Engine) -> list[int]:
+    return sorted(range(len(eng.tasks)), key=lambda t: (eng.tasks[t].release_s, t))
+
+
+def _order_spt(eng: Engine) -> list[int]:
+    # earliest expected completion first: release + the whole-mode upward rank (mean in + compute + out)
+    return sorted(
+        range(len(eng.tasks)),
+        key=lambda t: (round(eng.tasks[t].release_s + eng.task_rank(t, 0), RANK_DIGITS), t),
+    )
+
+
+def _order_rank(eng: Engine) -> list[int]:
+    # HEFT's rule: longest upward rank first
+    return sorted(range(len(eng.tasks)), key=lambda t: (-round(eng.task_rank(t, 0), RANK_DIGITS), t))
+
+
+TASK_ORDERS: dict[str, Callable[[Engine], list[int]]] = {
+    "spt": _order_spt,
+    "release": _order_release,
+    "rank": _order_rank,
+}
+
+
+def insert_task(eng: Engine, ti: int, modes: Iterable[int] | None = None) -> list[Unit]:
+    """Place task ``ti`` greedily: best of its ``modes`` (all by default); returns its ops in placement order.
+
+    A mode is measured op by op; it is abandoned as soon as its reward bound
+    (``Engine.mode_bound``, ``Engine.partial_bound``) cannot beat the best
+    mode so far, which never changes the choice.
+    """
+    todo = list(range(len(eng.tasks[ti].modes))) if modes is None else list(modes)
+    best_v, best = -math.inf, None
+    while todo:
+        m = todo.pop(0)
+        st = eng.begin(ti, m)
+        order = eng.op_order(ti, m)
+        v = None
+        for n, i in enumerate(order):
+            eng.place_op(ti, i, eng.choose_option(ti, i))
+            if best is not None and n < len(order) - 1 and eng.partial_bound(ti) <= best_v:
+                v, order = -math.inf, order[: n + 1]  # cannot beat the best mode any more
+                break
+        if v is None:
+            v = eng.task_value(ti)
+        better = v > best_v
+        if better:
+            best_v = v
+        todo = [m2 for m2 in todo if eng.mode_bound(ti, m2) > best_v]
+        if not todo and better:
+            return [(ti, i) for i in order]  # the last mode measured is the best: keep it as placed
+        recs = [(i, st.opts[i], eng.unplace_op(ti, i)) for i in reversed(order)]
+        if better:
+            best = (m, order, recs)
+    assert best is not None
+    m, order, recs = best
+    eng.begin(ti, m)
+    for i, j, r in reversed(recs):  # the timelines are as they were when these were made: put them back
+        eng.restore_op(ti, i, j, r)
+    return [(ti, i) for i in order]
+
+
+def greedy_schedule(eng: Engine, order_rule: str = "spt") -> list[Unit]:
+    """Greedy over all tasks in the ``order_rule`` priority; returns the op order (for the local search)."""
+    if eng.makespan_objective:
+        return heft_schedule(eng, [0] * len(eng.tasks))
+    if order_rule not in TASK_ORDERS:
+        raise ValueError(f"option: order must be one of {sorted(TASK_ORDERS)}, got {order_rule!r}")
+    units: list[Unit] = []
+    for ti in TASK_ORDERS[order_rule](eng):
+        units.extend(insert_task(eng, ti))
+    return units
+
+
+@register(
+    "greedy", "decomposition-aware list scheduler: per task the best mode, per op the best marginal reward"
+)
+def solve_greedy(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
+    check_options(options, {"order"})
+    t0 = time.perf_counter()
+    eng = Engine(costs)
+    greedy_schedule(eng, options.get("order", "spt"))
+    info: dict[str, Any] = {"scheduler": "insertion-based", "schedule_time_s": time.perf_counter() - t0}
+    if eng.makespan_objective:
+        info["delegated"] = "heft (explicit-cost form, makespan)"
+    else:
+        info["order"] = options.get("order", "spt")
+    if not eng.deadlines_met():
+        info["deadlines"] = "some deadline is missed"
+    return SolverOutput(eng.solution("greedy"), "heuristic", claimed_objective=eng.objective(), info=info)

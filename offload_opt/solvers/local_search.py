@@ -1,0 +1,339 @@
+"""Local search: simulated annealing from the greedy schedule, anytime, seeded.
+
+The state is a *plan*: every task's mode and option per op, and a priority
+order of ops (units). Its schedule is the insertion-based list schedule of
+the plan (``timeline.py``), so every candidate is judged by a fast
+re-schedule and its value is exactly what the evaluator computes. A move
+changes the plan from some position of the order on; only that suffix is
+taken off the timelines and placed again (the prefix is untouched), and a
+rejected move puts the old records back as they were.
+
+Moves (each drawn with equal probability among those that apply; the task
+a move starts from is drawn uniformly, or half the time among the last eighth
+of the order, whose moves re-schedule a short suffix only and which got the
+leftovers of the timelines):
+
+- ``reinsert`` (wireless): take a task out and insert it greedily
+  (``greedy.insert_task``: best mode, best options against the timelines)
+  at a random position of the task order, or at its own; with probability
+  1/3 it is forced into a different mode (the mode flip).
+- ``option``: move one op to another (node, model) option, at random; its
+  slot is the one where it starts earliest.
+- ``swap`` (wireless): exchange two tasks in the priority order.
+- ``shift`` (explicit form): move one op to a random position of the order
+  between its last data source and its first data consumer.
+
+Acceptance is simulated annealing on the summed reward (minus a large
+penalty per second past a deadline) or on minus the makespan, with a
+temperature ``temperature * |objective| / tasks`` (makespan: ``/ ops``)
+cooling linearly to zero over the budget. The best plan seen is kept, and
+the result is never worse than the greedy start (the best starts there).
+
+Budget: ``time_limit_s`` (default 2 s when ``max_iters`` is not given) and/or
+``max_iters``. Under a wall-clock limit the result depends on the machine's
+speed; with ``max_iters`` alone it is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import Any
+
+from offload_opt.costs import CostTables
+from offload_opt.solvers.base import SolverOutput, register
+from offload_opt.solvers.greedy import TASK_ORDERS, greedy_schedule, insert_task
+from offload_opt.solvers.timeline import Engine, Record, Unit, check_options
+
+DEFAULT_TIME_LIMIT_S = 2.0
+DEFAULT_TEMPERATURE = 0.05
+FIRST_MOVE_FRACTION = 0.05  # time of the first move, as a fraction of the greedy start's (measured: ~0.02)
+
+
+class Search:
+    """A plan, its schedule on an Engine, and suffix re-scheduling with exact undo."""
+
+    def __init__(self, eng: Engine, units: list[Unit]) -> None:
+        self.eng = eng
+        self.costs = eng.costs
+        self.units = units
+        n = len(eng.tasks)
+        self.value = [0.0] * n  # per task: reward minus deadline penalty, or its last end (makespan)
+        for ti in range(n):
+            self.value[ti] = self._task_value(ti)
+
+    # -- values --
+
+    def _task_value(self, ti: int) -> float:
+        return self.eng.task_end_s(ti) if self.eng.makespan_objective else self.eng.task_value(ti)
+
+    def score(self) -> float:
+        """What the search maximises: reward (with deadline penalties), or minus the makespan."""
+        return -max(self.value) if self.eng.makespan_objective else sum(self.value)
+
+    # -- plan --
+
+    def plan(self) -> tuple[list[Unit], list[tuple[int, list[int]]]]:
+        st = self.eng.state
+        return list(self.units), [(s.mode, list(s.opts)) for s in st if s is not None]
+
+    def task_block(self, ti: int) -> tuple[int, int]:
+        """Positions [a, b) of the task's units (contiguous in the wireless form)."""
+        idx = [p for p, (t, _) in enumerate(self.units) if t == ti]
+        return idx[0], idx[-1] + 1
+
+    # -- re-scheduling --
+
+    def take_off(self, p: int) -> list[tuple[Unit, int, list[Record]]]:
+        """Unplace every unit from position ``p`` on (LIFO); what was there, in order."""
+        eng = self.eng
+        out = []
+        for ti, i in reversed(self.units[p:]):
+            j = eng.state[ti].opts[i]
+            out.append(((ti, i), j, eng.unplace_op(ti, i)))
+        out.reverse()
+        return out
+
+    def put_back(self, p: int, saved: list[tuple[Unit, int, list[Record]]], modes: dict[int, int]) -> None:
+        """Undo a move: unplace the new suffix from ``p``, restore task modes and the saved records."""
+        eng = self.eng
+        self.take_off(p)
+        for ti, m in modes.items():
+            eng.begin(ti, m)
+        for (ti, i), j, recs in saved:
+            eng.restore_op(ti, i, j, recs)
+        self.units[p:] = [u for u, _, _ in saved]
+
+    def place_suffix(self, p: int, suffix: list[tuple[str, Any]], opts: dict[int, list[int]]) -> None:
+        """Place ``suffix`` from position ``p``: ("unit", (ti, i)) with option ``opts[ti][i]``, or
+        ("task", (ti, modes)) inserted greedily."""
+        eng = self.eng
+        new_units: list[Unit] = []
+        touched: set[int] = set()
+        for kind, what in suffix:
+            if kind == "unit":
+                ti, i = what
+                eng.place_op(ti, i, opts[ti][i])
+                new_units.append((ti, i))
+                touched.add(ti)
+            else:
+                ti, modes = what
+                new_units.extend(insert_task(eng, ti, modes))
+                touched.add(ti)
+        self.units[p:] = new_units
+        for ti in touched:
+            self.value[ti] = self._task_value(ti)
+
+
+def _unit_window(rest: list[Unit], eng: Engine, u: Unit) -> tuple[int, int]:
+    """Positions ``q`` of ``rest`` (the order without ``u``) where ``u`` may be inserted before
+    ``rest[q]``: after its last data source, no later than its first data consumer."""
+    ti, i = u
+    mi = eng.info(ti, eng.state[ti].mode)
+    srcs = {(ti, src) for _, src in mi.in_flows[i] if src >= 0}
+    dsts = {(ti, f.dst) for f in mi.mode.flows if f.src == i and f.dst >= 0}
+    lo, hi = 0, len(rest)
+    for p, v in enumerate(rest):
+        if v in srcs:
+            lo = max(lo, p + 1)
+        if v in dsts:
+            hi = min(hi, p)
+    return lo, hi
+
+
+def _pick_task(rng: random.Random, s: Search, n_tasks: int) -> int:
+    """A task: uniformly, or (half the time) one of the last eighth of the order, whose moves re-schedule
+    a short suffix only and which got the leftovers of the timelines."""
+    if rng.random() < 0.5 or n_tasks < 16:
+        return rng.randrange(n_tasks)
+    return s.units[len(s.units) - 1 - rng.randrange(max(1, len(s.units) // 8))][0]
+
+
+def local_search(
+    eng: Engine,
+    units: list[Unit],
+    rng: random.Random,
+    time_limit_s: float | None,
+    max_iters: int | None,
+    temperature: float,
+    first_move_s: float = 0.0,
+) -> tuple[Search, dict[str, Any]]:
+    """Anneal from the plan ``units`` placed on ``eng``; returns the best plan, placed.
+
+    Under a time limit, a move is started only if the mean time of the moves
+    so far (``first_move_s`` before the first) and re-placing the best plan
+    still fit.
+    """
+    s = Search(eng, units)
+    n_tasks = len(eng.tasks)
+    explicit = eng.makespan_objective
+    cur = best = s.score()
+    best_plan = s.plan()
+    best_is_current = True
+    start = time.perf_counter()
+    scale = abs(cur) / (len(units) if explicit else max(n_tasks, 1)) or 1.0
+    t0 = temperature * scale
+    stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
+    moves = ["option", "shift"] if explicit else ["reinsert", "option", "swap"]
+    place_s, placed = 0.0, 0  # time spent placing units, to reserve time for re-placing the best plan
+    it = 0
+    while max_iters is None or it < max_iters:
+        elapsed = time.perf_counter() - start
+        if time_limit_s is not None:
+            per_iter = elapsed / it if it else first_move_s
+            rebuild = 0.0 if best_is_current or not placed else place_s / placed * len(best_plan[0])
+            if elapsed + per_iter + rebuild >= time_limit_s:
+                break
+        progress = it / max_iters if max_iters else 0.0
+        if time_limit_s:
+            progress = max(progress, elapsed / time_limit_s)
+        temp = t0 * (1.0 - progress)
+        it += 1
+        move = rng.choice(moves)
+        modes_before: dict[int, int] = {}
+        modes = None
+        if move == "reinsert":  # take a task out, insert it greedily (possibly in another mode)
+            ti = _pick_task(rng, s, n_tasks)
+            a, b = s.task_block(ti)
+            rest = s.units[:a] + s.units[b:]
+            q = a
+            if rng.random() < 0.5:
+                q = rng.choice(
+                    [0]
+                    + [p for p in range(1, len(rest) + 1) if p == len(rest) or rest[p][0] != rest[p - 1][0]]
+                )
+            p = min(a, q)
+            cur_mode = eng.state[ti].mode
+            n_modes = len(eng.tasks[ti].modes)
+            if n_modes > 1 and rng.random() < 1 / 3:
+                modes = [rng.choice([m for m in range(n_modes) if m != cur_mode])]
+            suffix_units = (rest[:q] + [(-1, -1)] + rest[q:])[p:]
+            modes_before[ti] = cur_mode
+        elif move == "swap":  # exchange two tasks in the priority order
+            if n_tasks < 2:
+                continue
+            t1, t2 = _pick_task(rng, s, n_tasks), rng.randrange(n_tasks)
+            if t1 == t2:
+                continue
+            (a1, b1), (a2, b2) = sorted((s.task_block(t1), s.task_block(t2)))
+            new_order = s.units[:a1] + s.units[a2:b2] + s.units[b1:a2] + s.units[a1:b1] + s.units[b2:]
+            p = a1
+            suffix_units = new_order[p:]
+        elif move == "option":  # one op to another (node, model)
+            if explicit:
+                ti, i = rng.choice(s.units)
+            else:
+                ti = _pick_task(rng, s, n_tasks)
+                i = rng.randrange(len(eng.state[ti].opts))
+            st = eng.state[ti]
+            n_opt = len(eng.tasks[ti].modes[st.mode].ops[i].options)
+            if n_opt < 2:
+                continue
+            j = rng.randrange(n_opt - 1)
+            if j >= st.opts[i]:
+                j += 1
+            p = s.units.index((ti, i))
+            suffix_units = s.units[p:]
+        else:  # shift: one op to another position of the order, within its data dependencies
+            u = rng.choice(s.units)
+            a = s.units.index(u)
+            rest = s.units[:a] + s.units[a + 1 :]
+            lo, hi = _unit_window(rest, eng, u)
+            q = rng.randint(lo, hi)
+            if q == a:
+                continue
+            p = min(a, q)
+            suffix_units = (rest[:q] + [u] + rest[q:])[p:]
+        # every task in the suffix keeps its options (the moved op gets its new one)
+        opts: dict[int, list[int]] = {}
+        for t, _ in suffix_units:
+            if t >= 0 and t not in opts:
+                opts[t] = list(eng.state[t].opts)
+        if move == "option":
+            opts[ti][i] = j
+        old_values = {t: s.value[t] for t in opts}
+        saved = s.take_off(p)
+        if move == "reinsert":
+            old_values[ti] = s.value[ti]
+            eng.begin(ti, eng.state[ti].mode)
+            suffix = [("task", (ti, modes)) if u[0] < 0 else ("unit", u) for u in suffix_units if u[0] != ti]
+        else:
+            suffix = [("unit", u) for u in suffix_units]
+        tp = time.perf_counter()
+        s.place_suffix(p, suffix, opts)
+        place_s += time.perf_counter() - tp
+        placed += len(s.units) - p
+        new = s.score()
+        delta = new - cur
+        if delta >= 0 or (temp > 0 and rng.random() < math.exp(delta / temp)):
+            cur = new
+            stats["accepted"] += 1
+            best_is_current = False
+            if new > best + 1e-12 * max(1.0, abs(best)):
+                best = new
+                best_plan = s.plan()
+                best_is_current = True
+                stats["improved"] += 1
+        else:
+            s.put_back(p, saved, modes_before)
+            for t, v in old_values.items():
+                s.value[t] = v
+    stats["iterations"] = it
+    stats["elapsed_s"] = time.perf_counter() - start
+    if best_is_current:
+        return s, stats
+    # place the best plan again from scratch (the same list schedule, hence the same times)
+    units_best, plan = best_plan
+    fresh = Engine(eng.costs)
+    for ti, (m, _) in enumerate(plan):
+        fresh.begin(ti, m)
+    for ti, i in units_best:
+        fresh.place_op(ti, i, plan[ti][1][i])
+    return Search(fresh, units_best), stats
+
+
+@register("local-search", "simulated annealing from greedy: reinsert/mode flip, option moves, swaps; anytime")
+def solve_local_search(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+) -> SolverOutput:
+    check_options(options, {"max_iters", "order", "temperature"})
+    max_iters = options.get("max_iters")
+    if max_iters is not None and (not isinstance(max_iters, int) or max_iters < 0):
+        raise ValueError(f"option: max_iters must be an integer >= 0, got {max_iters!r}")
+    order = options.get("order", "spt")
+    if order not in TASK_ORDERS:
+        raise ValueError(f"option: order must be one of {sorted(TASK_ORDERS)}, got {order!r}")
+    temperature = float(options.get("temperature", DEFAULT_TEMPERATURE))
+    if not temperature >= 0:
+        raise ValueError(f"option: temperature must be >= 0, got {temperature!r}")
+    if time_limit_s is None and max_iters is None:
+        time_limit_s = DEFAULT_TIME_LIMIT_S
+    t_start = time.perf_counter()
+    eng = Engine(costs)
+    units = greedy_schedule(eng, order)
+    greedy_s = time.perf_counter() - t_start
+    start_objective = eng.objective()
+    remaining = None if time_limit_s is None else max(0.0, time_limit_s - greedy_s)
+    # a move re-schedules part of the order with fixed options: a small fraction of building it greedily
+    first_move_s = FIRST_MOVE_FRACTION * greedy_s
+    search, stats = local_search(
+        eng, units, random.Random(seed), remaining, max_iters, temperature, first_move_s
+    )
+    final = search.eng
+    info: dict[str, Any] = {
+        "scheduler": "insertion-based",
+        "start": "heft" if final.makespan_objective else f"greedy ({order})",
+        "start_objective": start_objective,
+        "start_time_s": greedy_s,
+        "seed": seed,
+        **stats,
+    }
+    if not final.deadlines_met():
+        info["deadlines"] = "some deadline is missed"
+    info["stopped_by"] = (
+        "max_iters" if max_iters is not None and stats["iterations"] >= max_iters else "time_limit"
+    )
+    return SolverOutput(
+        final.solution("local-search"), "heuristic", claimed_objective=final.objective(), info=info
+    )
