@@ -9,6 +9,7 @@ their own objective: they report what this module computes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from offload_opt._serde import InputError
@@ -28,7 +29,7 @@ FEAS_TOL = 1e-9
 class ActivityTime:
     key: str
     task: str
-    kind: str  # "op", "transfer" (on a channel), "backhaul", "local" (same node: instantaneous)
+    kind: str  # "op", "transfer" (on a channel, or explicit comm), "backhaul", "local" (same node: none)
     resource: str | None
     start_s: float
     end_s: float
@@ -140,7 +141,12 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
             tr = costs.transfer(
                 f, costs.endpoint_node(task, nodes, f.src), costs.endpoint_node(task, nodes, f.dst)
             )
-            kind = "transfer" if tr.channel else ("backhaul" if tr.duration_s > 0 else "local")
+            if tr.duration_s == 0 and tr.channel is None:
+                kind = "local"
+            elif tr.channel is not None or task.owner is None:  # explicit form: the DAG's communication cost
+                kind = "transfer"
+            else:
+                kind = "backhaul"
             act = _Act(flow_key(task.id, mode, f), ti, kind, tr.channel, tr.duration_s, task.release_s)
             k = len(acts)
             index[act.key] = k
@@ -276,6 +282,7 @@ def _task_metrics(
         compute_s=parts["op"],
         aggregation_s=parts["agg"],
         quality=quality,
-        reward=costs.task_reward(quality, latency),
+        # a makespan instance has no per-task reward: NaN rather than a made-up number
+        reward=costs.task_reward(quality, latency) if costs.objective.kind == "reward" else math.nan,
         deadline_met=met,
     )
