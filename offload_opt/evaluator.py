@@ -231,7 +231,7 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
         m = metrics[-1]
         if not m.deadline_met:
             violations.append(
-                f"tasks: {m.task!r} misses its deadline ({m.latency_s:.6g} s > {costs.tasks[ti].deadline_s:.6g} s)"
+                f"tasks: {m.task!r} misses its deadline ({m.latency_s!r} s > {costs.tasks[ti].deadline_s!r} s)"
             )
     ev = Evaluation(not violations, None, sense, metrics, schedule, violations)
     if costs.objective.kind == "makespan":
