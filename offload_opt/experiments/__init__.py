@@ -1,0 +1,1 @@
+"""Experiments: optimality gaps, tradeoff frontiers, the paper's comparison, planner study."""

@@ -1,0 +1,279 @@
+"""The paper's protocol (Han & Sun 2026): baselines vs our heuristic vs the exact optimum, over seeds.
+
+Each seed generates one instance of the scenario; every solver decides on it
+and the evaluator reports mean latency, mean accuracy (success probability)
+and mean reward per task. Means carry 95% t-intervals over seeds; relative
+changes against each baseline are paired by seed (the interval of the mean
+paired difference, divided by the baseline's mean). Unless told otherwise,
+the exact solver is warm-started with our heuristic too (option
+``warm_start``; it runs inside the exact solver on a share of the time
+limit), so that a time-limited exact run starts from a comparable plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from offload_opt.experiments.runner import Job, run_sweep
+from offload_opt.experiments.stats import mean_ci
+from offload_opt.generator import generate
+
+TAG_COLUMNS = ["scenario", "instance_seed", "role"]
+DEFAULT_BASELINES = ("local-only", "nearest-edge")
+DEFAULT_HEURISTIC = "local-search"
+WARM_START_DEFAULT = "greedy"  # the exact solver's own default incumbent, kept beside ours
+FALLBACK_HEURISTICS = ("local-search", "greedy")
+# What the paper reports for its method against the baselines (relative change, %).
+PAPER_CHANGE_PCT = {"mean_latency_s": -20.0, "mean_reward": 80.0}
+METRICS = {"mean_latency_s": "latency_s", "mean_quality": "accuracy", "mean_reward": "reward"}
+
+
+def check_seeds(seeds: int) -> int:
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"--seeds: must be an integer >= 1, got {seeds!r}")
+    return seeds
+
+
+def default_heuristic() -> str:
+    """Our best heuristic: local search when registered, else the first fallback that is."""
+    from offload_opt.solvers import solvers
+
+    have = solvers()
+    for name in FALLBACK_HEURISTICS:
+        if name in have:
+            return name
+    raise ValueError(f"--heuristic: none of {', '.join(FALLBACK_HEURISTICS)} is registered; name one")
+
+
+def compare_jobs(
+    scenario: str,
+    seeds: Sequence[int],
+    baselines: Sequence[str],
+    heuristic: str | None,
+    exact: str | None,
+    time_limit_s: float | None,
+    heuristic_time_limit_s: float | None = None,
+    seed: int = 0,
+    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> list[Job]:
+    opts = solver_options or {}
+    jobs = []
+    for s in seeds:
+        inst = generate(scenario, seed=s, **(overrides or {}))
+        path = f"generate({scenario!r}, seed={s})"
+
+        def tags(role: str, s: int = s) -> dict[str, Any]:
+            return {"scenario": scenario, "instance_seed": s, "role": role}
+
+        jobs += [
+            Job(inst, b, heuristic_time_limit_s, seed, dict(opts.get(b, {})), path, tags("baseline"))
+            for b in baselines
+        ]
+        if heuristic:
+            jobs.append(
+                Job(
+                    inst,
+                    heuristic,
+                    heuristic_time_limit_s,
+                    seed,
+                    dict(opts.get(heuristic, {})),
+                    path,
+                    tags("heuristic"),
+                )
+            )
+        if exact:
+            jobs.append(Job(inst, exact, time_limit_s, seed, dict(opts.get(exact, {})), path, tags("exact")))
+    return jobs
+
+
+def _fmt_ci(mean: float, half: float, digits: int = 4) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    if not math.isfinite(half):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} ± {half:.2g}"
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per solver: n seeds, mean latency / accuracy / reward with 95% half-widths, share proven optimal."""
+    rows = []
+    for solver in dict.fromkeys(df["solver"]):
+        part = df[df["solver"] == solver]
+        row: dict[str, Any] = {"solver": solver, "role": part["role"].iloc[0], "seeds": len(part)}
+        for col, name in METRICS.items():
+            m, h, n = mean_ci(part[col].astype(float))
+            row[name], row[f"{name}_ci95"], row["solved"] = m, h, n
+        if row["role"] == "exact":
+            row["proven_optimal_%"] = 100 * float((part["termination"] == "optimal").mean())
+        else:
+            row["proven_optimal_%"] = math.nan
+        row["mean_runtime_s"] = part["runtime_s"].astype(float).mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def relative_changes(df: pd.DataFrame) -> pd.DataFrame:
+    """Relative change (%) of our heuristic and the exact solver against each baseline, paired by seed."""
+    rows = []
+    roles = df.drop_duplicates("solver").set_index("solver")["role"]
+    baselines = [s for s, r in roles.items() if r == "baseline"]
+    ours = [s for s, r in roles.items() if r in ("heuristic", "exact")]
+    wide = {
+        col: df.pivot_table(index="instance_seed", columns="solver", values=col, aggfunc="first")
+        for col in METRICS
+    }
+    for mine in ours:
+        for base in baselines:
+            row: dict[str, Any] = {"solver": mine, "vs": base}
+            for col, name in METRICS.items():
+                w = wide[col]
+                if mine not in w or base not in w:
+                    row[f"{name}_change_%"], row[f"{name}_change_ci95"] = math.nan, math.nan
+                    continue
+                pair = w[[mine, base]].dropna()
+                ref = abs(float(pair[base].mean())) if len(pair) else math.nan
+                m, h, _ = mean_ci((pair[mine] - pair[base]).to_numpy())
+                scale = 100.0 / ref if ref and math.isfinite(ref) else math.nan
+                row[f"{name}_change_%"], row[f"{name}_change_ci95"] = m * scale, h * scale
+            row["paired_seeds"] = (
+                int(len(wide["mean_reward"][[mine, base]].dropna()))
+                if (mine in wide["mean_reward"] and base in wide["mean_reward"])
+                else 0
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_compare(df: pd.DataFrame) -> str:
+    """The printed report: the summary and the relative changes, with the paper's figures beside ours."""
+    summary = summary_table(df)
+    shown = pd.DataFrame(
+        {
+            "solver": summary["solver"],
+            "role": summary["role"],
+            "seeds": summary["solved"].astype(str) + "/" + summary["seeds"].astype(str),
+            "mean latency (s)": [
+                _fmt_ci(m, h) for m, h in zip(summary["latency_s"], summary["latency_s_ci95"], strict=True)
+            ],
+            "mean accuracy": [
+                _fmt_ci(m, h) for m, h in zip(summary["accuracy"], summary["accuracy_ci95"], strict=True)
+            ],
+            "reward / task": [
+                _fmt_ci(m, h) for m, h in zip(summary["reward"], summary["reward_ci95"], strict=True)
+            ],
+            "proven optimal": [f"{p:.0f}%" if math.isfinite(p) else "-" for p in summary["proven_optimal_%"]],
+            "runtime (s)": [f"{t:.3g}" for t in summary["mean_runtime_s"]],
+        }
+    )
+    lines = ["means over seeds ± half-width of the 95% t-interval", shown.to_string(index=False)]
+    exact = df[df["role"] == "exact"]
+    if len(exact) and (exact["termination"] != "optimal").any():
+        lines.append(
+            f"note: the exact solver stopped before proving optimality on "
+            f"{int((exact['termination'] != 'optimal').sum())} of {len(exact)} seeds "
+            "(its rows are its best solutions, not proven optima)"
+        )
+    changes = relative_changes(df)
+    if not changes.empty:
+        shown = pd.DataFrame(
+            {
+                "solver": changes["solver"],
+                "vs baseline": changes["vs"],
+                "latency": [
+                    _pct(m, h)
+                    for m, h in zip(
+                        changes["latency_s_change_%"], changes["latency_s_change_ci95"], strict=True
+                    )
+                ],
+                "accuracy": [
+                    _pct(m, h)
+                    for m, h in zip(
+                        changes["accuracy_change_%"], changes["accuracy_change_ci95"], strict=True
+                    )
+                ],
+                "reward": [
+                    _pct(m, h)
+                    for m, h in zip(changes["reward_change_%"], changes["reward_change_ci95"], strict=True)
+                ],
+                "paper: latency": f"{PAPER_CHANGE_PCT['mean_latency_s']:+.0f}%",
+                "paper: reward": f"{PAPER_CHANGE_PCT['mean_reward']:+.0f}%",
+            }
+        )
+        lines += [
+            "",
+            "relative change against each baseline (ours, measured, paired by seed; 95% CI) and the "
+            "paper's reported figures (Han & Sun 2026) beside them",
+            shown.to_string(index=False),
+        ]
+        lines.append(
+            "reward change is relative to |baseline reward|; a negative baseline reward makes large "
+            "percentages"
+        )
+    return "\n".join(lines)
+
+
+def _pct(m: float, h: float) -> str:
+    if not math.isfinite(m):
+        return "-"
+    return f"{m:+.1f}%" + (f" ± {h:.1f}" if math.isfinite(h) else "")
+
+
+def run_compare(
+    scenario: str = "default",
+    seeds: int = 20,
+    output: str | Path | None = None,
+    *,
+    first_seed: int = 0,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    heuristic: str | None = None,
+    exact: str | None = "mip",
+    time_limit_s: float | None = 60.0,
+    heuristic_time_limit_s: float | None = None,
+    seed: int = 0,
+    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: dict[str, Any] | None = None,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    quiet: bool = False,
+) -> pd.DataFrame:
+    """Run the comparison; one row per (seed, solver)."""
+    from offload_opt.solvers import get_solver
+
+    check_seeds(seeds)
+    heuristic = heuristic or default_heuristic()
+    for name in [*baselines, heuristic, *([exact] if exact else [])]:
+        get_solver(name)
+    solver_options = {k: dict(v) for k, v in (solver_options or {}).items()}
+    if exact and "warm_start" not in solver_options.get(exact, {}):
+        # the exact solver also starts from our heuristic's plan, so an early stop still has a good incumbent
+        solver_options.setdefault(exact, {})["warm_start"] = list(
+            dict.fromkeys([WARM_START_DEFAULT, heuristic])
+        )
+    jobs = compare_jobs(
+        scenario,
+        list(range(first_seed, first_seed + seeds)),
+        baselines,
+        heuristic,
+        exact,
+        time_limit_s,
+        heuristic_time_limit_s,
+        seed,
+        solver_options,
+        overrides,
+    )
+    return run_sweep(
+        jobs, output, n_jobs=n_jobs, scheduler=scheduler, quiet=quiet, desc="compare", tag_columns=TAG_COLUMNS
+    )
+
+
+def paired(df: pd.DataFrame, column: str, a: str, b: str) -> np.ndarray:
+    """Per-seed ``column`` of solver ``a`` minus solver ``b`` (seeds where both have a value)."""
+    w = df.pivot_table(index="instance_seed", columns="solver", values=column, aggfunc="first")
+    return (w[a] - w[b]).dropna().to_numpy()

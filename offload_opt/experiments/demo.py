@@ -1,0 +1,160 @@
+"""The demo: one default instance, every solver, the comparison table, a frontier and a Gantt chart.
+
+Sized to finish in about a minute on two cores: the exact solver gets
+``time_limit_s`` on the instance and ``frontier_time_limit_s`` per frontier
+point, and the frontier's solves run in ``n_jobs`` worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from offload_opt.experiments.gap import add_gap_columns
+from offload_opt.experiments.runner import Job, solve_job
+from offload_opt.generator import generate
+from offload_opt.instance import Instance
+from offload_opt.solvers.base import Result
+
+DEMO_SCENARIO = "default"
+DEMO_SEED = 0
+WARM_START = ("greedy", "local-search")  # the exact solve starts from the better of these plans
+
+
+@dataclass
+class DemoResult:
+    table: pd.DataFrame
+    best: Result | None
+    files: dict[str, Path] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def comparison_table(rows: pd.DataFrame, exact: str | None) -> pd.DataFrame:
+    """The printed table: one line per solver, best reward first, gaps against the exact reference."""
+    df = add_gap_columns(rows, exact) if exact else rows.assign(gap=math.nan, gap_vs="none")
+    out = pd.DataFrame(
+        {
+            "solver": df["solver"],
+            "status": df["status"],
+            "termination": df["termination"],
+            "reward": df["objective"],
+            "gap_%": 100 * df["gap"].astype(float),
+            "gap_vs": df["gap_vs"],
+            "mean_latency_s": df["mean_latency_s"],
+            "mean_accuracy": df["mean_quality"],
+            "runtime_s": df["runtime_s"],
+        }
+    )
+    return out.sort_values("reward", ascending=False, na_position="last", kind="stable").reset_index(
+        drop=True
+    )
+
+
+def run_demo(
+    out_dir: str | Path = "results/demo",
+    *,
+    time_limit_s: float = 20.0,
+    frontier_points: int = 5,
+    frontier_time_limit_s: float = 8.0,
+    n_jobs: int = 2,
+    quiet: bool = False,
+    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    instance: Instance | None = None,
+    echo: Callable[[str], Any] = print,
+) -> DemoResult:
+    """Generate the default instance, solve it with every registered solver, write the plots.
+
+    ``solver_options`` (solver -> options) apply to the solves and the frontier; ``instance``
+    replaces the default instance (tests use a tiny one); ``echo`` prints.
+    """
+    from offload_opt.experiments.frontier import run_frontier
+    from offload_opt.plot.frontier import save_frontier_plot
+    from offload_opt.plot.gantt import save_schedule_plot, server_backlog
+    from offload_opt.solvers import solvers
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    inst = instance if instance is not None else generate(DEMO_SCENARIO, seed=DEMO_SEED)
+    files = {"instance": out / "instance.json"}
+    inst.to_json(files["instance"])
+    echo(
+        f"instance {inst.name}: {len(inst.users)} users, {len(inst.aps)} APs, {len(inst.tasks)} tasks "
+        f"(digest {inst.digest()}) -> {files['instance']}"
+    )
+
+    registered = solvers()
+    exact = next((n for n, s in registered.items() if s.exact), None)
+    order = [n for n, s in registered.items() if not s.exact] + ([exact] if exact else [])
+    rows, results = [], {}
+    for name in order:
+        limit = time_limit_s if name == exact else None
+        if not quiet:
+            print(
+                f"solving with {name}" + (f" (time limit {limit:g} s)" if limit else "") + " ...",
+                file=sys.stderr,
+                flush=True,
+            )
+        opts = dict((solver_options or {}).get(name, {}))
+        if name == exact and "warm_start" not in opts:  # start from the best heuristics' plans
+            opts["warm_start"] = [n for n in WARM_START if n in registered]
+        row, result = solve_job(Job(inst, name, limit, 0, opts, str(files["instance"])))
+        rows.append(row)
+        if result is not None:
+            results[name] = result
+    table = comparison_table(pd.DataFrame(rows), exact)
+    files["solvers"] = out / "solvers.csv"
+    pd.DataFrame(rows).to_csv(files["solvers"], index=False)
+    echo("")
+    echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-"))
+    if exact:
+        echo(
+            f"gap = (reference - reward) / |reference|, reference = {exact}'s proven optimum, else its bound "
+            f"(gap_vs=bound: an upper estimate)"
+        )
+
+    feasible = [r for r in results.values() if r.feasible and r.objective is not None]
+    best = max(feasible, key=lambda r: r.objective) if feasible else None
+    if best is not None and best.solution is not None and best.evaluation is not None:
+        files["solution"] = out / "solution.json"
+        best.solution.to_json(files["solution"])
+        files["gantt"] = out / "gantt.png"
+        save_schedule_plot(
+            best.evaluation,
+            files["gantt"],
+            busy_until_s=server_backlog(inst),
+            title=f"{inst.name}: schedule of {best.solver} (reward {best.objective:.4g})",
+        )
+
+    if exact:
+        files["frontier_csv"] = out / "frontier.csv"
+        points = run_frontier(
+            inst,
+            files["frontier_csv"],
+            instance_path=str(files["instance"]),
+            exact=exact,
+            points=frontier_points,
+            time_limit_s=frontier_time_limit_s,
+            solver_options={
+                **(solver_options or {}),
+                exact: {"threads": 1, **(solver_options or {}).get(exact, {})},
+            },
+            n_jobs=n_jobs,
+            quiet=quiet,
+            resume=False,
+        )
+        files["frontier"] = out / "frontier.png"
+        save_frontier_plot(points, files["frontier"], title=f"{inst.name}: latency / accuracy trade-off")
+    wall = time.perf_counter() - t0
+    echo("")
+    for what, path in files.items():
+        echo(f"wrote {path}  ({what})")
+    echo(f"demo finished in {wall:.1f} s")
+    return DemoResult(table, best, files, wall)

@@ -1,0 +1,525 @@
+"""The sweep runner: many (instance, solver, parameters) jobs -> one tidy table, resumable and parallel.
+
+Every finished job becomes one row, appended to a journal (the CSV itself, or a
+CSV beside a Parquet output) and flushed at once, so a killed run loses no
+finished row; rerunning the same sweep skips every job whose key (instance
+digest + solver + parameters) is already there. Jobs run serially, in local
+worker processes (``n_jobs``) or on a Dask cluster (``scheduler``); the rows
+do not depend on which (apart from the runtime columns).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from offload_opt.costs import build_costs
+from offload_opt.evaluator import Evaluation, evaluate
+from offload_opt.instance import Instance
+from offload_opt.solvers.base import Result, solve
+
+KEY_COLUMNS = [
+    "key",
+    "instance",
+    "instance_path",
+    "instance_digest",
+    "solver",
+    "time_limit_s",
+    "seed",
+    "options",
+]
+RESULT_COLUMNS = [
+    "status",
+    "termination",
+    "feasible",
+    "sense",
+    "objective",
+    "bound",
+    "bound_gap",  # the solver's own gap to its bound (exact solvers)
+    "n_tasks",
+    "mean_latency_s",
+    "mean_quality",
+    "mean_reward",
+    "makespan_s",
+]
+# The solution judged again on the original instance's objective and (with ``evaluate_actual``) actual values.
+EVAL_COLUMNS = [
+    "eval_feasible",
+    "eval_objective",
+    "eval_mean_latency_s",
+    "eval_mean_quality",
+    "eval_mean_reward",
+]
+RUNTIME_COLUMNS = ["runtime_s", "build_time_s"]
+VERSION_COLUMNS = [
+    "offload_opt_version",
+    "pyomo_version",
+    "highspy_version",
+    "numpy_version",
+    "pandas_version",
+]
+SUFFIXES = (".csv", ".parquet")
+# floats must read back exactly as written (pandas >= 3 does so by default and deprecates the option)
+_ROUND_TRIP = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+@dataclass
+class Job:
+    """One solve: ``solver`` on ``instance`` with the given parameters.
+
+    ``objective_changes`` (e.g. ``{"latency_weight_per_s": 0.2}``) make the
+    solver see a re-weighted objective; ``evaluate_actual`` judges the solution
+    on the actual values beside the planner's predictions. In either case the
+    ``eval_*`` columns hold the verdict on the original instance. ``tags`` are
+    the experiment's own parameters; each becomes a column and part of the key.
+    """
+
+    instance: Instance
+    solver: str
+    time_limit_s: float | None = None
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    instance_path: str = ""
+    tags: dict[str, Any] = field(default_factory=dict)
+    objective_changes: dict[str, float] = field(default_factory=dict)
+    evaluate_actual: bool = False
+    _digest: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = self.instance.digest()
+        return self._digest
+
+    @property
+    def key(self) -> str:
+        """Identity of the job in a results table: instance digest + solver + every parameter."""
+        ident = {
+            "instance": self.digest,
+            "solver": self.solver,
+            "time_limit_s": self.time_limit_s,
+            "seed": self.seed,
+            "options": self.options,
+            "tags": self.tags,
+            "objective_changes": self.objective_changes,
+            "evaluate_actual": self.evaluate_actual,
+        }
+        return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    @property
+    def needs_eval(self) -> bool:
+        return bool(self.objective_changes) or self.evaluate_actual
+
+
+@cache
+def versions() -> dict[str, str]:
+    """Versions of offload_opt and the packages its numbers depend on."""
+    from offload_opt import __version__
+
+    out = {"offload_opt_version": __version__}
+    for col in VERSION_COLUMNS[1:]:
+        dist = col.removesuffix("_version")
+        try:
+            out[col] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[col] = ""
+    return out
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+
+def _mean_reward(ev: Evaluation | None) -> float | None:
+    return ev.total_reward / len(ev.tasks) if ev is not None and ev.tasks else None
+
+
+def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
+    """Run one job; the row (without the experiment's derived columns) and the solver's Result.
+
+    A solver that raises gives an ``error`` row naming the exception instead of
+    stopping the sweep; such rows are retried when the sweep is run again.
+    """
+    row: dict[str, Any] = {
+        "key": job.key,
+        "instance": job.instance.name,
+        "instance_path": job.instance_path,
+        "instance_digest": job.digest,
+        "solver": job.solver,
+        "time_limit_s": job.time_limit_s,
+        "seed": job.seed,
+        "options": json.dumps(job.options, sort_keys=True),
+        **job.tags,
+    }
+    instance = job.instance
+    if job.objective_changes:
+        objective = instance.objective
+        changed = {
+            **{f: getattr(objective, f) for f in ("kind", "accuracy_weight", "latency_weight_per_s")},
+            **job.objective_changes,
+        }
+        instance = instance.replace(objective=type(objective)(**changed))
+    result: Result | None = None
+    try:
+        result = solve(instance, solver=job.solver, time_limit=job.time_limit_s, seed=job.seed, **job.options)
+    except Exception as exc:  # a crashing solver must not end a long sweep: record it, retry on rerun
+        row.update(
+            {
+                "status": "error",
+                "termination": "error",
+                "feasible": False,
+                "message": f"{type(exc).__name__}: {exc}",
+            }
+        )
+    if result is not None:
+        ev = result.evaluation
+        messages = list(ev.violations[:3]) if ev is not None else []
+        if "claim_mismatch" in result.info:
+            messages.append(str(result.info["claim_mismatch"]))
+        row.update(
+            {
+                "status": result.status,
+                "termination": result.termination,
+                "feasible": result.feasible,
+                "sense": result.sense,
+                "objective": _num(result.objective),
+                "bound": _num(result.bound),
+                "bound_gap": _num(result.gap),
+                "n_tasks": len(ev.tasks) if ev is not None else None,
+                "mean_latency_s": _num(ev.mean_latency_s) if ev is not None and ev.feasible else None,
+                "mean_quality": _num(ev.mean_quality) if ev is not None and ev.feasible else None,
+                "mean_reward": _num(_mean_reward(ev)) if ev is not None and ev.feasible else None,
+                "makespan_s": _num(ev.makespan_s) if ev is not None and ev.feasible else None,
+                "runtime_s": result.runtime_s,
+                "build_time_s": result.build_time_s,
+                "message": " | ".join(messages) or None,
+            }
+        )
+        if result.solution is not None:  # cheap; the columns are kept only in sweeps that need them
+            judged = evaluate(build_costs(job.instance, actual=job.evaluate_actual), result.solution)
+            ok = judged.feasible
+            row.update(
+                {
+                    "eval_feasible": ok,
+                    "eval_objective": _num(judged.objective) if ok else None,
+                    "eval_mean_latency_s": _num(judged.mean_latency_s) if judged.tasks else None,
+                    "eval_mean_quality": _num(judged.mean_quality) if judged.tasks else None,
+                    "eval_mean_reward": _num(_mean_reward(judged)) if judged.tasks else None,
+                }
+            )
+    row.update(versions())
+    if isinstance(row.get("message"), str):
+        row["message"] = " ".join(row["message"].split())  # one line per row, always
+    return row, result
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run one job and return its row (what worker processes execute)."""
+    return solve_job(job)[0]
+
+
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def run_job_serialised(job: Job) -> dict[str, Any]:
+    """``run_job`` one at a time per process: what Dask workers execute.
+
+    A Dask worker runs tasks in threads, but the exact solver is not
+    thread-safe (Pyomo redirects the process's output descriptors while
+    HiGHS runs; two solves at once hang or fail). Parallelism on a cluster
+    comes from worker processes (``dask worker --nthreads 1 --nworkers N``).
+    """
+    with _ONE_AT_A_TIME:
+        return run_job(job)
+
+
+def columns_for(
+    jobs: Sequence[Job], tag_columns: Sequence[str] | None = None, eval_columns: bool | None = None
+) -> list[str]:
+    """Column order of a sweep: identity, tags, results, [eval], runtimes, message, versions.
+
+    The ``eval_*`` columns are there when ``eval_columns`` says so, or (None) when a job needs them.
+    """
+    if tag_columns is None:
+        tag_columns = list(dict.fromkeys(k for j in jobs for k in j.tags))
+    cols = KEY_COLUMNS + list(tag_columns) + RESULT_COLUMNS
+    if eval_columns or (eval_columns is None and any(j.needs_eval for j in jobs)):
+        cols += EVAL_COLUMNS
+    return cols + RUNTIME_COLUMNS + ["message"] + VERSION_COLUMNS
+
+
+# ---- the journal -----------------------------------------------------------------------------
+
+
+def check_output(path: str | Path) -> Path:
+    """The output path, or ValueError when its extension is neither .csv nor .parquet."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"-o {path}: the extension must be .csv or .parquet")
+    if path.exists() and path.is_dir():
+        raise ValueError(f"-o {path}: is a directory")
+    return path
+
+
+def journal_path(output: Path) -> Path:
+    """Where rows are appended as they finish: the CSV itself, or a CSV beside a Parquet file."""
+    return output if output.suffix.lower() == ".csv" else output.with_name(output.name + ".journal.csv")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A results table (CSV or Parquet) as written by ``run_sweep``; floats round-trip exactly."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    _drop_partial_line(path)
+    if path.stat().st_size == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path, **_ROUND_TRIP)
+
+
+def _drop_partial_line(path: Path) -> None:
+    """A run killed mid-write may leave a last line without its newline: cut it off."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        data = fh.read()
+        fh.seek(0)
+        fh.truncate(data.rfind(b"\n") + 1)
+
+
+def _cell(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return v
+
+
+class Journal:
+    """Appends rows to a CSV, one flushed line each."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path = path
+        self.columns = columns
+        self._fh = open(path, "a", newline="")  # noqa: SIM115 - closed in close()
+        self._writer = csv.writer(self._fh)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self._writer.writerow([_cell(row.get(c)) for c in self.columns])
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _load_done(output: Path, columns: list[str], derived: Sequence[str]) -> pd.DataFrame:
+    """Rows already in the output and its journal, each key once, without error rows."""
+    frames = []
+    for path in dict.fromkeys([output, journal_path(output)]):
+        if path.exists() and path.stat().st_size > 0:
+            try:
+                df = read_table(path)
+            except Exception as exc:  # unreadable: refuse rather than overwrite someone's file
+                raise ValueError(
+                    f"{path}: cannot read the existing results ({exc}); move it or choose another -o"
+                ) from None
+            if df.empty:
+                continue
+            df = df.drop(columns=[c for c in derived if c in df.columns])
+            if set(df.columns) != set(columns):
+                extra = sorted(set(df.columns) - set(columns))
+                missing = sorted(set(columns) - set(df.columns))
+                raise ValueError(
+                    f"{path}: holds rows of a different sweep (columns {'+' + ','.join(extra) if extra else ''}"
+                    f"{' -' + ','.join(missing) if missing else ''}); choose another -o"
+                )
+            frames.append(df[columns])
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    done = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    done = done.drop_duplicates("key", keep="first")
+    return done[done["status"] != "error"].reset_index(drop=True)
+
+
+def _write_frame(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to ``path`` (CSV or Parquet by extension) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix.lower() == ".parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+# ---- execution back-ends ---------------------------------------------------------------------
+
+
+def _serial(jobs: Sequence[Job]) -> Iterator[dict[str, Any]]:
+    for job in jobs:
+        yield run_job(job)
+
+
+def _processes(jobs: Sequence[Job], n_jobs: int) -> Iterator[dict[str, Any]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: workers start clean (no inherited solver threads or locks); they import offload_opt themselves
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, job) for job in jobs]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def _dask(jobs: Sequence[Job], scheduler: Any) -> Iterator[dict[str, Any]]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ValueError("--scheduler: needs dask[distributed] (pip install 'offload-opt[dask]')") from None
+    own = not isinstance(scheduler, Client)
+    try:
+        client = Client(scheduler, timeout="20s") if own else scheduler
+    except OSError as exc:
+        raise ValueError(f"--scheduler: cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
+    try:
+        futures = [client.submit(run_job_serialised, job, pure=False) for job in jobs]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        if own:
+            client.close()
+
+
+def execute(jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None) -> Iterator[dict[str, Any]]:
+    """Rows of ``jobs`` in the order they finish."""
+    if not jobs:
+        return iter(())
+    if scheduler is not None:
+        return _dask(jobs, scheduler)
+    if n_jobs > 1 and len(jobs) > 1:
+        return _processes(jobs, min(n_jobs, len(jobs)))
+    return _serial(jobs)
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="run",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=quiet or not sys.stderr.isatty(),
+    )
+
+
+def check_jobs(n_jobs: int) -> int:
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"--jobs: must be an integer >= 1, got {n_jobs!r}")
+    return n_jobs
+
+
+def run_sweep(
+    jobs: Sequence[Job],
+    output: str | Path | None = None,
+    *,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    quiet: bool = False,
+    resume: bool = True,
+    desc: str = "sweep",
+    tag_columns: Sequence[str] | None = None,
+    eval_columns: bool | None = None,
+    derived_columns: Sequence[str] = (),
+    finalize: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    announce_skips: bool = True,
+) -> pd.DataFrame:
+    """Run ``jobs`` and return their rows in job order (with ``finalize``'s derived columns).
+
+    With ``output``, rows are appended to the journal as they finish and the
+    output file is rewritten at the end in job order (rows of other sweeps in
+    the same file are kept after them; ``finalize`` sees each group on its
+    own). ``resume=False`` starts afresh.
+    ``on_row`` is called after each row is safely written (progress hooks, tests).
+    """
+    check_jobs(n_jobs)
+    keys = [j.key for j in jobs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("sweep: two jobs have the same instance, solver and parameters")
+    columns = columns_for(jobs, tag_columns, eval_columns)
+    if output is None:
+        rows = {}
+        with _progress(len(jobs), desc, quiet) as bar:
+            for row in execute(jobs, n_jobs, scheduler):
+                rows[row["key"]] = row
+                bar.update()
+                if on_row is not None:
+                    on_row(row)
+        df = pd.DataFrame([rows[k] for k in keys], columns=columns)
+        return finalize(df) if finalize is not None else df
+
+    output = check_output(output)
+    journal = journal_path(output)
+    if not resume:
+        for p in dict.fromkeys([output, journal]):
+            if p.exists():
+                p.unlink()
+    done = _load_done(output, columns, derived_columns)
+    _write_frame(done, journal)  # one clean journal: the rows so far, each once, current header
+    done_keys = set(done["key"])
+    todo = [j for j in jobs if j.key not in done_keys]
+    if done_keys & set(keys) and announce_skips and not quiet:
+        print(
+            f"{desc}: {len(done_keys & set(keys))} of {len(jobs)} runs already in {output}, skipping them",
+            file=sys.stderr,
+        )
+    writer = Journal(journal, columns)
+    try:
+        with _progress(len(todo), desc, quiet) as bar:
+            for row in execute(todo, n_jobs, scheduler):
+                writer.append(row)
+                bar.update()
+                if on_row is not None:
+                    on_row(row)
+    finally:
+        writer.close()
+    table = read_table(journal)
+    order = {k: i for i, k in enumerate(keys)}
+    current = table["key"].isin(order)
+    mine = table[current].iloc[table.loc[current, "key"].map(order).argsort()].reset_index(drop=True)
+    others = table[~current].reset_index(drop=True)  # rows of other sweeps in the same file: kept, after ours
+    if finalize is not None:  # derived columns of our rows come from our rows only
+        mine = finalize(mine)
+        others = finalize(others) if len(others) else others
+    _write_frame(pd.concat([mine, others], ignore_index=True) if len(others) else mine, output)
+    if journal != output:
+        journal.unlink()
+    return mine
