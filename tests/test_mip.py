@@ -1,0 +1,324 @@
+"""The exact MIP: its claims match the evaluator, it reproduces fixed solutions, dominates every
+heuristic, and equals a brute-force enumeration on tiny instances (see conftest for the units of
+the hand-made instances: transfers last bytes * 1e-6 s, so channel contention matters there).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections import defaultdict
+
+import pytest
+import pyomo.environ as pyo
+from pyomo.core.base.constraint import ConstraintData
+
+import offload_opt as oo
+from offload_opt.classic import from_heft_reference
+from offload_opt.costs import SINK, SOURCE, CostTables, build_costs
+from offload_opt.evaluator import evaluate
+from offload_opt.instance import Aggregation, Decomposition, Instance, Subtask, Task, WholeEstimate, read_json
+from offload_opt.solution import Assignment, Sequence, Solution, activities_of, flow_key, make_solution, op_key
+from offload_opt.solvers import get_solver, solve, solvers
+from offload_opt.solvers.mip.model import MipModel, Target
+from offload_opt.solvers.mip.solve import build_windows, canonical_slots, load_values
+from offload_opt.solvers.mip.structure import Structure
+
+from .conftest import tiny_instance
+
+REL = 1e-6
+REFERENCE = "../shared/reference/heft_topcuoglu2002.json"
+
+
+def close(a: float, b: float, rel: float = REL) -> bool:
+    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+
+
+def heuristics() -> list[str]:
+    return [name for name, s in solvers().items() if not s.exact]
+
+
+# ---------------------------------------------------------------------------------- instances
+
+
+def random_tiny(seed: int, users: int = 1, tasks_per_user: int = 1, max_subtasks: int = 2, slots: int = 1,
+                deadline_s: float | None = None) -> Instance:
+    """Hand-made tiny instance with random releases, payloads (up to 1.5 s of airtime) and DAGs."""
+    rng = random.Random(seed)
+    tasks = []
+    for u in range(users):
+        for _ in range(tasks_per_user):
+            n_sub = rng.randint(1, max_subtasks)
+            subs = []
+            for s in range(n_sub):
+                parents = tuple(f"s{p}" for p in range(s) if rng.random() < 0.5)
+                subs.append(Subtask(f"s{s}", rng.uniform(1, 4), rng.randint(10, 80), rng.randint(10, 60), parents,
+                                    uses_payload=s == 0))
+            payload = rng.choice([0, rng.randint(100_000, 1_500_000)])
+            tasks.append(Task(
+                f"t{len(tasks)}", f"u{u}", round(rng.uniform(0, 1.5), 3), rng.randint(20, 150),
+                WholeEstimate(rng.uniform(1, 5), rng.randint(20, 120)),
+                payload_bytes=payload, payload_kind="image" if payload else "text",
+                decomposition=Decomposition(tuple(subs), Aggregation(rng.uniform(1, 3), 20, rng.randint(10, 60))),
+                deadline_s=deadline_s,
+            ))
+    return tiny_instance(tuple(tasks), users=users, backlog_s=round(rng.uniform(0, 1), 3), slots=slots)
+
+
+def generated(seed: int, **kw) -> CostTables:
+    return build_costs(oo.generate("default", seed=seed, **kw))
+
+
+TINY = [
+    # (seed, users, tasks per user, max subtasks, slots)
+    (1, 1, 1, 2, 2),
+    (2, 1, 1, 2, 1),
+    (3, 2, 1, 1, 1),
+    (4, 2, 1, 1, 2),
+    (5, 1, 2, 1, 1),
+    (6, 2, 1, 1, 1),
+    (11, 2, 1, 2, 1),
+    (14, 2, 1, 2, 1),
+]
+
+
+# ---------------------------------------------------------------------------------- brute force
+
+
+def _precedence(costs: CostTables, ti: int, a: Assignment) -> set[tuple[str, str]]:
+    """Pairs (x, y) of activity keys where x must end before y starts (transitively), in one task."""
+    task = costs.tasks[ti]
+    mode = task.modes[a.mode]
+    succ: dict[str, set[str]] = defaultdict(set)
+    for f in mode.flows:
+        fk = flow_key(task.id, mode, f)
+        if f.src != SOURCE:
+            succ[op_key(task.id, mode.ops[f.src].name)].add(fk)
+        if f.dst != SINK:
+            succ[fk].add(op_key(task.id, mode.ops[f.dst].name))
+    out = set()
+    for x in list(succ):
+        stack, seen = list(succ[x]), set()
+        while stack:
+            y = stack.pop()
+            if y not in seen:
+                seen.add(y)
+                stack.extend(succ.get(y, ()))
+        out.update((x, y) for y in seen)
+    return out
+
+
+def brute_force(costs: CostTables) -> list[tuple[float, float, float]]:
+    """(reward, mean latency, mean quality) of every feasible solution: all modes, options, slots and
+    sequences (permutations of each resource's activities that respect precedence), each evaluated
+    by the evaluator."""
+    per_task = []
+    for task in costs.tasks:
+        choices = []
+        for mi, mode in enumerate(task.modes):
+            for opts in itertools.product(*[range(len(op.options)) for op in mode.ops]):
+                for res in itertools.product(*[mode.ops[k].options[o].resources for k, o in enumerate(opts)]):
+                    choices.append(Assignment(mi, list(opts), list(res)))
+        per_task.append(choices)
+    out = []
+    for combo in itertools.product(*per_task):
+        on: dict[str, list[str]] = defaultdict(list)
+        prec: set[tuple[str, str]] = set()
+        for ti, a in enumerate(combo):
+            prec |= _precedence(costs, ti, a)
+            for key, res in activities_of(costs, costs.tasks[ti], a):
+                if res is not None:
+                    on[res].append(key)
+        base = make_solution(costs, list(combo), defaultdict(float))
+        resources = sorted(on)
+        orders = []
+        for r in resources:
+            orders.append([p for p in itertools.permutations(on[r])
+                           if not any((p[j], p[i]) in prec for i in range(len(p)) for j in range(i + 1, len(p)))])
+        for perms in itertools.product(*orders):
+            sol = Solution(base.decisions, tuple(Sequence(r, p) for r, p in zip(resources, perms, strict=True)))
+            ev = evaluate(costs, sol)
+            if ev.feasible:
+                out.append((ev.objective, ev.mean_latency_s, ev.mean_quality))
+    return out
+
+
+# ---------------------------------------------------------------------------------- (a) claims
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim_equals_evaluator_generated(seed):
+    costs = generated(seed, users=3, aps=2, max_subtasks=2, models_per_ap=1)
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0)
+    assert r.status == "ok", r.info
+    assert r.termination == "optimal"
+    assert "claim_mismatch" not in r.info
+    assert close(r.claimed_objective, r.objective)
+    assert r.bound is not None and r.bound >= r.objective - REL * max(1, abs(r.objective))
+
+
+@pytest.mark.parametrize("case", TINY[:4])
+def test_claim_equals_evaluator_tiny(case):
+    costs = build_costs(random_tiny(*case))
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0)
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    assert close(r.claimed_objective, r.objective)
+
+
+# ---------------------------------------------------------------------------------- (b) fixing
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_fix_reproduces_every_heuristic(seed):
+    costs_list = [generated(seed, users=4, aps=2, max_subtasks=3), build_costs(random_tiny(seed, users=2, slots=2))]
+    names = heuristics()
+    assert names, "no heuristic registered"
+    for costs in costs_list:
+        for name in names:
+            h = solve(costs, name)
+            if not h.feasible:
+                continue
+            r = solve(costs, "mip", fix=h.solution)
+            assert r.status == "ok", (name, r.info)
+            assert close(r.claimed_objective, h.objective), name
+            assert close(r.objective, h.objective), name
+
+
+# ---------------------------------------------------------------------------------- (c) dominance
+
+
+@pytest.mark.parametrize("seed", [2, 4])
+def test_optimum_dominates_heuristics(seed):
+    costs = generated(seed, users=4, aps=2, max_subtasks=2, models_per_ap=1)
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0, warm_start=None)
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    for name in heuristics():
+        h = solve(costs, name)
+        if h.feasible:
+            assert r.objective >= h.objective - REL * max(1, abs(h.objective)), name
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_heuristic_solutions_satisfy_every_constraint(seed):
+    """Windows, cuts and big-Ms are valid: a heuristic's solution, with the windows its own value
+    implies, violates no constraint or bound of the full model (every pair ordered)."""
+    for costs in (generated(seed, users=4, aps=2, max_subtasks=3), build_costs(random_tiny(seed, users=2, slots=2))):
+        for name in heuristics():
+            h = solve(costs, name)
+            if not h.feasible:
+                continue
+            st = Structure.build(costs)
+            win, floors = build_windows(st, Target("reward"), h.objective)
+            model = MipModel(st, win, Target("reward"), reward_cut=floors)
+            model.add_pairs(model.candidate_pairs())
+            sol = canonical_slots(st, h.solution)
+            load_values(model, sol, evaluate(costs, sol))
+            assert _violations(model) == [], name
+
+
+def _violations(model: MipModel, tol: float = 1e-7) -> list:
+    bad = []
+    for c in model.m.component_data_objects(ConstraintData, active=True):
+        body = pyo.value(c.body)
+        if c.has_lb() and body < pyo.value(c.lower) - tol:
+            bad.append((c.name, body, pyo.value(c.lower)))
+        if c.has_ub() and body > pyo.value(c.upper) + tol:
+            bad.append((c.name, body, pyo.value(c.upper)))
+    for v in model.m.component_data_objects(pyo.Var):
+        if v.value is None:
+            bad.append((v.name, None))
+        elif (v.lb is not None and v.value < v.lb - tol) or (v.ub is not None and v.value > v.ub + tol):
+            bad.append((v.name, v.value, v.bounds))
+    return bad
+
+
+# ---------------------------------------------------------------------------------- (d) brute force
+
+
+@pytest.mark.parametrize("case", TINY)
+def test_equals_brute_force(case):
+    costs = build_costs(random_tiny(*case))
+    every = brute_force(costs)
+    best = max(e[0] for e in every)
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0)
+    assert r.termination == "optimal" and r.status == "ok", r.info
+    assert close(r.objective, best), (r.objective, best)
+    assert close(r.bound, best, 1e-5)
+
+
+@pytest.mark.parametrize("case", TINY[:3])
+def test_constrained_variants_equal_brute_force(case):
+    costs = build_costs(random_tiny(*case))
+    every = brute_force(costs)
+    n = len(costs.tasks)
+    w = costs.objective.accuracy_weight
+    lat = sorted(e[1] for e in every)
+    limit = lat[len(lat) // 3]  # binding for most solutions
+    best_acc = max(w * n * e[2] for e in every if e[1] <= limit + 1e-12)
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0, max_mean_latency=limit)
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    assert r.bound is None  # a bound on the constrained target is not a bound on the reward
+    assert r.evaluation.mean_latency_s <= limit * (1 + 1e-9) + 1e-9
+    assert close(r.info["target_value"], best_acc)
+    qual = sorted(e[2] for e in every)
+    need = qual[2 * len(qual) // 3]
+    best_lat = min(n * e[1] for e in every if e[2] >= need - 1e-12)
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0, min_mean_accuracy=need)
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    assert r.evaluation.mean_quality >= need * (1 - 1e-9)
+    assert close(r.info["target_value"], best_lat)
+
+
+def test_deadline_infeasible_is_reported():
+    costs = build_costs(random_tiny(7, deadline_s=0.01))
+    r = solve(costs, "mip", time_limit=30)
+    assert r.termination == "infeasible"
+    assert r.solution is None and r.bound is None and r.objective is None
+
+
+def test_deadline_is_respected():
+    costs = build_costs(random_tiny(8, users=2, deadline_s=8.0))
+    r = solve(costs, "mip", time_limit=30, mip_gap=0.0)
+    if r.termination == "infeasible":
+        pytest.skip("deadline too tight for this draw")
+    assert r.status == "ok"
+    assert all(t.latency_s <= 8.0 + 1e-9 for t in r.evaluation.tasks)
+
+
+def test_time_limit_reports_incumbent_and_bound():
+    costs = generated(0, users=12, aps=3, max_subtasks=4)
+    r = solve(costs, "mip", time_limit=3, threads=1)
+    assert r.termination in ("time_limit", "optimal")
+    assert r.status == "ok", r.info
+    assert r.bound is None or r.bound >= r.objective - REL * max(1.0, abs(r.objective))
+
+
+# ---------------------------------------------------------------------------------- classic
+
+
+def test_topcuoglu_proves_at_most_heft():
+    inst = from_heft_reference(read_json(REFERENCE))
+    r = solve(inst, "mip", time_limit=60, mip_gap=0.0)
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    assert r.feasible and r.objective <= 80 + 1e-9
+    assert close(r.bound, r.objective)
+    heft = solve(inst, "heft") if "heft" in solvers() else None
+    if heft is not None:
+        assert r.objective <= heft.objective + 1e-9
+
+
+def test_unknown_warm_start_is_noted():
+    costs = build_costs(random_tiny(1))
+    r = solve(costs, "mip", time_limit=30, warm_start="no-such-solver")
+    assert r.status == "ok"
+    assert r.info["warm_start_errors"]
+
+
+def test_rejects_bad_options():
+    costs = build_costs(random_tiny(1))
+    with pytest.raises(ValueError, match="lazy"):
+        get_solver("mip")(costs, time_limit_s=1, seed=0, lazy="sometimes")
+    with pytest.raises(ValueError, match="at most one"):
+        solve(costs, "mip", max_mean_latency=1.0, min_mean_accuracy=0.5)
+    assert math.isfinite(solve(costs, "mip").objective)
