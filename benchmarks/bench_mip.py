@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {
     "none": {},
     "no-windows": {"windows": False},
+    "no-server-cuts": {"server_cuts": False},
+    "no-bound-cuts": {"bound_cuts": False},
     "no-symmetry": {"symmetry": False},
     "no-lazy": {"lazy": "none"},
     "lazy-channels": {"lazy": "channels"},
@@ -83,12 +85,30 @@ def main(argv: list[str] | None = None) -> int:
                 row = pool.submit(_run, str(path), args.time_limit, args.threads, options).result()
             row["set"] = name
             rows.append(row)
-            print(f"{row['instance']}: {row['termination']} obj={row['objective']} gap={row['gap']} "
-                  f"build={row['build_s']:.2f}s solve={row['solve_s']:.2f}s", file=sys.stderr, flush=True)
+            print(
+                f"{row['instance']}: {row['termination']} obj={row['objective']} gap={row['gap']} "
+                f"build={row['build_s']:.2f}s solve={row['solve_s']:.2f}s",
+                file=sys.stderr,
+                flush=True,
+            )
     df = pd.DataFrame(rows)
-    cols = ["instance", "status", "termination", "objective", "bound", "gap", "heur_s", "build_s", "solve_s",
-            "rounds", "pairs", "note"]
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
+    cols = [
+        "instance",
+        "status",
+        "termination",
+        "objective",
+        "bound",
+        "gap",
+        "heur_s",
+        "build_s",
+        "solve_s",
+        "rounds",
+        "pairs",
+        "note",
+    ]
+    with pd.option_context(
+        "display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format
+    ):
         print(df[cols].to_string(index=False))
         summary = df.groupby("set", sort=False).agg(
             n=("instance", "size"),
@@ -99,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             median_build_s=("build_s", "median"),
         )
         summary["build/solve"] = [
-            statistics.median((df[df.set == s].build_s / df[df.set == s].solve_s).tolist()) for s in summary.index
+            statistics.median((df[df.set == s].build_s / df[df.set == s].solve_s).tolist())
+            for s in summary.index
         ]
         print()
         print(summary.to_string())

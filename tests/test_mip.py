@@ -5,13 +5,14 @@ the hand-made instances: transfers last bytes * 1e-6 s, so channel contention ma
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
 from collections import defaultdict
 
-import pytest
 import pyomo.environ as pyo
+import pytest
 from pyomo.core.base.constraint import ConstraintData
 
 import offload_opt as oo
@@ -19,7 +20,15 @@ from offload_opt.classic import from_heft_reference
 from offload_opt.costs import SINK, SOURCE, CostTables, build_costs
 from offload_opt.evaluator import evaluate
 from offload_opt.instance import Aggregation, Decomposition, Instance, Subtask, Task, WholeEstimate, read_json
-from offload_opt.solution import Assignment, Sequence, Solution, activities_of, flow_key, make_solution, op_key
+from offload_opt.solution import (
+    Assignment,
+    Sequence,
+    Solution,
+    activities_of,
+    flow_key,
+    make_solution,
+    op_key,
+)
 from offload_opt.solvers import get_solver, solve, solvers
 from offload_opt.solvers.mip.model import MipModel, Target
 from offload_opt.solvers.mip.solve import build_windows, canonical_slots, load_values
@@ -42,8 +51,14 @@ def heuristics() -> list[str]:
 # ---------------------------------------------------------------------------------- instances
 
 
-def random_tiny(seed: int, users: int = 1, tasks_per_user: int = 1, max_subtasks: int = 2, slots: int = 1,
-                deadline_s: float | None = None) -> Instance:
+def random_tiny(
+    seed: int,
+    users: int = 1,
+    tasks_per_user: int = 1,
+    max_subtasks: int = 2,
+    slots: int = 1,
+    deadline_s: float | None = None,
+) -> Instance:
     """Hand-made tiny instance with random releases, payloads (up to 1.5 s of airtime) and DAGs."""
     rng = random.Random(seed)
     tasks = []
@@ -53,16 +68,32 @@ def random_tiny(seed: int, users: int = 1, tasks_per_user: int = 1, max_subtasks
             subs = []
             for s in range(n_sub):
                 parents = tuple(f"s{p}" for p in range(s) if rng.random() < 0.5)
-                subs.append(Subtask(f"s{s}", rng.uniform(1, 4), rng.randint(10, 80), rng.randint(10, 60), parents,
-                                    uses_payload=s == 0))
+                subs.append(
+                    Subtask(
+                        f"s{s}",
+                        rng.uniform(1, 4),
+                        rng.randint(10, 80),
+                        rng.randint(10, 60),
+                        parents,
+                        uses_payload=s == 0,
+                    )
+                )
             payload = rng.choice([0, rng.randint(100_000, 1_500_000)])
-            tasks.append(Task(
-                f"t{len(tasks)}", f"u{u}", round(rng.uniform(0, 1.5), 3), rng.randint(20, 150),
-                WholeEstimate(rng.uniform(1, 5), rng.randint(20, 120)),
-                payload_bytes=payload, payload_kind="image" if payload else "text",
-                decomposition=Decomposition(tuple(subs), Aggregation(rng.uniform(1, 3), 20, rng.randint(10, 60))),
-                deadline_s=deadline_s,
-            ))
+            tasks.append(
+                Task(
+                    f"t{len(tasks)}",
+                    f"u{u}",
+                    round(rng.uniform(0, 1.5), 3),
+                    rng.randint(20, 150),
+                    WholeEstimate(rng.uniform(1, 5), rng.randint(20, 120)),
+                    payload_bytes=payload,
+                    payload_kind="image" if payload else "text",
+                    decomposition=Decomposition(
+                        tuple(subs), Aggregation(rng.uniform(1, 3), 20, rng.randint(10, 60))
+                    ),
+                    deadline_s=deadline_s,
+                )
+            )
     return tiny_instance(tuple(tasks), users=users, backlog_s=round(rng.uniform(0, 1), 3), slots=slots)
 
 
@@ -134,10 +165,17 @@ def brute_force(costs: CostTables) -> list[tuple[float, float, float]]:
         resources = sorted(on)
         orders = []
         for r in resources:
-            orders.append([p for p in itertools.permutations(on[r])
-                           if not any((p[j], p[i]) in prec for i in range(len(p)) for j in range(i + 1, len(p)))])
+            orders.append(
+                [
+                    p
+                    for p in itertools.permutations(on[r])
+                    if not any((p[j], p[i]) in prec for i in range(len(p)) for j in range(i + 1, len(p)))
+                ]
+            )
         for perms in itertools.product(*orders):
-            sol = Solution(base.decisions, tuple(Sequence(r, p) for r, p in zip(resources, perms, strict=True)))
+            sol = Solution(
+                base.decisions, tuple(Sequence(r, p) for r, p in zip(resources, perms, strict=True))
+            )
             ev = evaluate(costs, sol)
             if ev.feasible:
                 out.append((ev.objective, ev.mean_latency_s, ev.mean_quality))
@@ -171,7 +209,10 @@ def test_claim_equals_evaluator_tiny(case):
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_fix_reproduces_every_heuristic(seed):
-    costs_list = [generated(seed, users=4, aps=2, max_subtasks=3), build_costs(random_tiny(seed, users=2, slots=2))]
+    costs_list = [
+        generated(seed, users=4, aps=2, max_subtasks=3),
+        build_costs(random_tiny(seed, users=2, slots=2)),
+    ]
     names = heuristics()
     assert names, "no heuristic registered"
     for costs in costs_list:
@@ -199,19 +240,34 @@ def test_optimum_dominates_heuristics(seed):
             assert r.objective >= h.objective - REL * max(1, abs(h.objective)), name
 
 
+@pytest.mark.parametrize("capacity", [False, True])
 @pytest.mark.parametrize("seed", [5, 6])
-def test_heuristic_solutions_satisfy_every_constraint(seed):
+def test_heuristic_solutions_satisfy_every_constraint(seed, capacity):
     """Windows, cuts and big-Ms are valid: a heuristic's solution, with the windows its own value
-    implies, violates no constraint or bound of the full model (every pair ordered)."""
-    for costs in (generated(seed, users=4, aps=2, max_subtasks=3), build_costs(random_tiny(seed, users=2, slots=2))):
+    implies, violates no constraint or bound of the full model (every pair ordered; with
+    ``capacity``, every k + 1 ops that may share a k-slot server ordered somewhere)."""
+    for costs in (
+        generated(seed, users=4, aps=2, max_subtasks=3),
+        build_costs(random_tiny(seed, users=2, slots=2)),
+    ):
         for name in heuristics():
             h = solve(costs, name)
             if not h.feasible:
                 continue
             st = Structure.build(costs)
             win, floors = build_windows(st, Target("reward"), h.objective)
-            model = MipModel(st, win, Target("reward"), reward_cut=floors)
-            model.add_pairs(model.candidate_pairs())
+            model = MipModel(st, win, Target("reward"), reward_cut=floors, capacity=capacity)
+            candidates = model.candidate_pairs()
+            model.add_pairs(candidates)
+            if capacity:
+                cliques = []
+                for res, k in model.limit.items():
+                    if k > 1:
+                        users = sorted({i for p, rs in candidates.items() if res in rs for i in p})
+                        cliques += [
+                            (res, c) for c in itertools.islice(itertools.combinations(users, k + 1), 3000)
+                        ]
+                model.add_cliques(cliques, candidates)
             sol = canonical_slots(st, h.solution)
             load_values(model, sol, evaluate(costs, sol))
             assert _violations(model) == [], name
@@ -236,12 +292,18 @@ def _violations(model: MipModel, tol: float = 1e-7) -> list:
 # ---------------------------------------------------------------------------------- (d) brute force
 
 
+@functools.cache
+def _brute(case: tuple) -> list[tuple[float, float, float]]:
+    return brute_force(build_costs(random_tiny(*case)))
+
+
+@pytest.mark.parametrize("lazy", ["all", "none"])
 @pytest.mark.parametrize("case", TINY)
-def test_equals_brute_force(case):
+def test_equals_brute_force(case, lazy):
+    """Both slot formulations (servers as capacity with lazy orders; explicit slots with every pair)."""
     costs = build_costs(random_tiny(*case))
-    every = brute_force(costs)
-    best = max(e[0] for e in every)
-    r = solve(costs, "mip", time_limit=60, mip_gap=0.0)
+    best = max(e[0] for e in _brute(case))
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0, lazy=lazy)
     assert r.termination == "optimal" and r.status == "ok", r.info
     assert close(r.objective, best), (r.objective, best)
     assert close(r.bound, best, 1e-5)
@@ -250,7 +312,7 @@ def test_equals_brute_force(case):
 @pytest.mark.parametrize("case", TINY[:3])
 def test_constrained_variants_equal_brute_force(case):
     costs = build_costs(random_tiny(*case))
-    every = brute_force(costs)
+    every = _brute(case)
     n = len(costs.tasks)
     w = costs.objective.accuracy_weight
     lat = sorted(e[1] for e in every)

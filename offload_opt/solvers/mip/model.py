@@ -33,7 +33,9 @@ def server_key(resources: tuple[str, ...]) -> str:
     """One name for the identical slots of a model server ("srv:ap0:m" for "srv:ap0:m:0", ...)."""
     return resources[0].rsplit(":", 1)[0]
 
+
 SERVER_TANGENTS = 12  # tangent cuts per server of the weighted (Queyranne-type) load inequality
+SERVER_THRESHOLDS = 4  # ready-time thresholds per server for the weighted load inequality
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class MipModel:
         reward_cut: list[float] | None = None,
         symmetry: bool = True,
         server_cuts: bool = True,
+        bound_cuts: bool = True,
         capacity: bool = False,
     ):
         self.st = structure
@@ -81,6 +84,7 @@ class MipModel:
         self.reward_cut = reward_cut
         self.symmetry = symmetry and fixed is None
         self.server_cuts = server_cuts
+        self.bound_cuts = bound_cuts
         self.capacity = capacity and fixed is None
         self.m = pyo.ConcreteModel(name="offload_opt")
         self.pairs: set[Pair] = set()
@@ -138,11 +142,19 @@ class MipModel:
         for ti, _ in self.modes:
             n_modes[ti] += 1
         self.multi = {ti: n_modes[ti] > 1 for ti in range(len(self.costs.tasks))}
-        self.slot_index = [(i, o, s) for i in self.ops for o in self.opts[i]
-                           if len(self._option(i, o).resources) > 1 and not self.capacity
-                           for s in range(len(self._option(i, o).resources))]
-        self.route_index = [(i, r) for i in self.flows if self.st.acts[i].src >= 0 and self.st.acts[i].dst >= 0
-                            for r in self.routes[i]]
+        self.slot_index = [
+            (i, o, s)
+            for i in self.ops
+            for o in self.opts[i]
+            if len(self._option(i, o).resources) > 1 and not self.capacity
+            for s in range(len(self._option(i, o).resources))
+        ]
+        self.route_index = [
+            (i, r)
+            for i in self.flows
+            if self.st.acts[i].src >= 0 and self.st.acts[i].dst >= 0
+            for r in self.routes[i]
+        ]
 
     def _option(self, i: int, o: int):
         return self.st.op_of(self.st.acts[i]).options[o]
@@ -159,10 +171,14 @@ class MipModel:
         m.slot = pyo.Var(self.slot_index, domain=pyo.Binary)
         m.route = pyo.Var(self.route_index, bounds=(0, 1))
         # homogenised start: the start time when the activity's mode is chosen, 0 otherwise
-        m.start = pyo.Var(self.live, bounds=lambda _m, i: (0.0 if self.multi[self.st.acts[i].task] else self.est[i],
-                                                            self.lst[i]))
+        m.start = pyo.Var(
+            self.live,
+            bounds=lambda _m, i: (0.0 if self.multi[self.st.acts[i].task] else self.est[i], self.lst[i]),
+        )
         n = len(self.costs.tasks)
-        m.done = pyo.Var(range(n), bounds=lambda _m, t: (self.costs.tasks[t].release_s, win.latest_completion[t]))
+        m.done = pyo.Var(
+            range(n), bounds=lambda _m, t: (self.costs.tasks[t].release_s, win.latest_completion[t])
+        )
         m.cons = pyo.ConstraintList()
         m.pair_cons = pyo.ConstraintList()
         m.fix_cons = pyo.ConstraintList()
@@ -230,8 +246,11 @@ class MipModel:
         a = self.st.acts[i]
         if a.kind == "op":
             return sum(self._option(i, o).duration_s * self.m.place[i, o] for o in self.opts[i])
-        return sum(a.routes[r].duration_s * self.route_weight(i, r) for r in self.routes[i]
-                   if a.routes[r].duration_s != 0.0)
+        return sum(
+            a.routes[r].duration_s * self.route_weight(i, r)
+            for r in self.routes[i]
+            if a.routes[r].duration_s != 0.0
+        )
 
     def end(self, i: int):
         """Homogenised end of activity i: its end when its mode is chosen, 0 otherwise."""
@@ -439,7 +458,6 @@ class MipModel:
             h = min(self._option_window(i, o)[0] for i, o in members)
             dur = {(i, o): self._option(i, o).duration_s for i, o in members}
             count = sum(m.place[i, o] for i, o in members)
-            work = sum(dur[io] * m.place[io] for io in members)
             # count cuts
             durations = sorted(dur.values())
             g = [0.0]
@@ -451,18 +469,34 @@ class MipModel:
                 slope = g[c + 1] - g[c]
                 if slope > 0:
                     self._add(lhs >= g[c] + slope * (count - c))
-            # weighted cuts, tangents of P^2 / (2k) at P0 from the shortest op to the most work
-            # the windows let the server do
-            weighted = sum(dur[io] * (m.start_on[io] - h * m.place[io]) for io in members)
-            squares = sum(dur[io] ** 2 * m.place[io] for io in members)
-            horizon = max(self._option_window(i, o)[1] + dur[(i, o)] for i, o in members) - h
-            top = min(sum(durations), k * horizon)
-            lo = durations[0]
-            if top <= lo:
-                continue
-            for step in range(1, SERVER_TANGENTS + 1):
-                p0 = lo + (top - lo) * step / SERVER_TANGENTS
-                self._add(weighted >= (2 * p0 * work - p0 * p0) / (2 * k) - 0.5 * squares)
+            # weighted cuts, tangents of P^2 / (2k), on the ops whose earliest start is at least
+            # each of a few thresholds (a later common ready time for fewer ops)
+            heads = sorted({self._option_window(i, o)[0] for i, o in members})
+            thresholds = [
+                heads[round(q * (len(heads) - 1) / SERVER_THRESHOLDS)] for q in range(SERVER_THRESHOLDS)
+            ]
+            for h_sub in dict.fromkeys(thresholds):
+                sub = [io for io in members if self._option_window(*io)[0] >= h_sub]
+                if len(sub) <= k:
+                    continue
+                self._weighted_load_cuts(sub, k, h_sub, dur)
+
+    def _weighted_load_cuts(
+        self, members: list[tuple[int, int]], k: int, h: float, dur: dict[tuple[int, int], float]
+    ) -> None:
+        m = self.m
+        work = sum(dur[io] * m.place[io] for io in members)
+        weighted = sum(dur[io] * (m.start_on[io] - h * m.place[io]) for io in members)
+        squares = sum(dur[io] ** 2 * m.place[io] for io in members)
+        durations = sorted(dur[io] for io in members)
+        horizon = max(self._option_window(i, o)[1] + dur[(i, o)] for i, o in members) - h
+        top = min(sum(durations), k * horizon)
+        lo = durations[0]
+        if top <= lo:
+            return
+        for step in range(1, SERVER_TANGENTS + 1):
+            p0 = lo + (top - lo) * step / SERVER_TANGENTS
+            self._add(weighted >= (2 * p0 * work - p0 * p0) / (2 * k) - 0.5 * squares)
 
     def _precedence(self) -> None:
         """A flow starts after its source op ends; an op starts after each incoming flow ends."""
@@ -516,21 +550,29 @@ class MipModel:
         reward_m <= sum_o Rmax(i, o) * place[i, o] (homogenised: all 0 when m is not chosen).
         They cut the fractional mixing of a fast and an accurate option in the LP relaxation.
         """
-        if self.fixed is not None:
+        if self.fixed is not None or not self.bound_cuts:
             return
         m, win, obj = self.m, self.win, self.costs.objective
         for i in self.ops:
             a = self.st.acts[i]
             ti, mi = a.task, a.mode
-            lat = [(win.opt_latency_lb[i][o], m.place[i, o]) for o in self.opts[i] if win.opt_latency_lb[i][o] > 0]
+            lat = [
+                (win.opt_latency_lb[i][o], m.place[i, o])
+                for o in self.opts[i]
+                if win.opt_latency_lb[i][o] > 0
+            ]
             if lat:
                 self._add(self.mode_latency(ti, mi) >= sum(v * x for v, x in lat))
-            self._add(self.mode_quality[(ti, mi)] <= sum(win.opt_quality_ub[i][o] * m.place[i, o]
-                                                          for o in self.opts[i]))
+            self._add(
+                self.mode_quality[(ti, mi)]
+                <= sum(win.opt_quality_ub[i][o] * m.place[i, o] for o in self.opts[i])
+            )
             if self.target.kind == "reward":
-                self._add(obj.accuracy_weight * self.mode_quality[(ti, mi)]
-                           - obj.latency_weight_per_s * self.mode_latency(ti, mi)
-                           <= sum(win.opt_reward_ub[i][o] * m.place[i, o] for o in self.opts[i]))
+                self._add(
+                    obj.accuracy_weight * self.mode_quality[(ti, mi)]
+                    - obj.latency_weight_per_s * self.mode_latency(ti, mi)
+                    <= sum(win.opt_reward_ub[i][o] * m.place[i, o] for o in self.opts[i])
+                )
 
     def _per_task_reward_cut(self) -> None:
         """Valid inequality from an incumbent: each task's reward >= incumbent - sum of the others' bounds."""
@@ -538,16 +580,21 @@ class MipModel:
             return
         m, obj = self.m, self.costs.objective
         for ti, task in enumerate(self.costs.tasks):
-            self._add(obj.accuracy_weight * self.quality(ti)
-                       - obj.latency_weight_per_s * (m.done[ti] - task.release_s) >= self.reward_cut[ti])
+            self._add(
+                obj.accuracy_weight * self.quality(ti)
+                - obj.latency_weight_per_s * (m.done[ti] - task.release_s)
+                >= self.reward_cut[ti]
+            )
 
     def latency_sum(self):
         return sum(self.m.done[t] - task.release_s for t, task in enumerate(self.costs.tasks))
 
     def reward_expr(self):
         obj = self.costs.objective
-        return sum(obj.accuracy_weight * self.quality(t) for t in range(len(self.costs.tasks))) \
+        return (
+            sum(obj.accuracy_weight * self.quality(t) for t in range(len(self.costs.tasks)))
             - obj.latency_weight_per_s * self.latency_sum()
+        )
 
     def _objective(self) -> None:
         m, kind = self.m, self.target.kind
@@ -597,7 +644,7 @@ class MipModel:
             acts.sort()
             for x, i in enumerate(acts):
                 ai = st.acts[i]
-                for j in acts[x + 1:]:
+                for j in acts[x + 1 :]:
                     aj = st.acts[j]
                     if ai.task == aj.task and ai.mode != aj.mode:
                         continue
@@ -626,11 +673,17 @@ class MipModel:
             m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self._on[j][r]))
             # i before j: j starts after i ends; when i's mode is not chosen its end is 0, when j's
             # is not chosen start_or_earliest(j) is its earliest start: lct_i - est_j covers both
-            m.pair_cons.add(self.start_or_earliest(j) >= self.end(i) - (self.lct[i] - self.est[j]) * (1 - bij))
-            m.pair_cons.add(self.start_or_earliest(i) >= self.end(j) - (self.lct[j] - self.est[i]) * (1 - bji))
+            m.pair_cons.add(
+                self.start_or_earliest(j) >= self.end(i) - (self.lct[i] - self.est[j]) * (1 - bij)
+            )
+            m.pair_cons.add(
+                self.start_or_earliest(i) >= self.end(j) - (self.lct[j] - self.est[i]) * (1 - bji)
+            )
         return new
 
-    def add_cliques(self, cliques: list[tuple[str, tuple[int, ...]]], candidates: dict[Pair, list[str]]) -> int:
+    def add_cliques(
+        self, cliques: list[tuple[str, tuple[int, ...]]], candidates: dict[Pair, list[str]]
+    ) -> int:
         """On a resource running k activities at once, k + 1 activities placed on it include an ordered pair.
 
         For intervals, "no k + 1 pairwise overlapping" is "at most k at any time" (Helly), which is
@@ -643,15 +696,19 @@ class MipModel:
             members = tuple(sorted(members))
             if (res, members) in self.cliques:
                 continue
-            pairs = [(members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members))]
+            pairs = [
+                (members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members))
+            ]
             if any(p not in candidates for p in pairs):
                 continue
             self.cliques.add((res, members))
             new += 1
             self.add_pairs({p: candidates[p] for p in pairs})
             k = self.limit[res]
-            m.pair_cons.add(sum(m.before[i, j] + m.before[j, i] for i, j in pairs)
-                            >= sum(sum(self._on[i][res]) for i in members) - k)
+            m.pair_cons.add(
+                sum(m.before[i, j] + m.before[j, i] for i, j in pairs)
+                >= sum(sum(self._on[i][res]) for i in members) - k
+            )
         return new
 
     # ------------------------------------------------------------------ fixing to a solution
@@ -679,7 +736,9 @@ class MipModel:
                 chosen.add(i)
                 if asg.options[a.local] not in self.opts[i]:
                     raise ValueError(f"fix: {a.key} uses an option the windows ruled out")
-        key_to_act = {st.acts[i].key: i for i in self.live if st.acts[i].mode == assignments[st.acts[i].task].mode}
+        key_to_act = {
+            st.acts[i].key: i for i in self.live if st.acts[i].mode == assignments[st.acts[i].task].mode
+        }
         for _res, acts in sequences_dict(solution).items():
             for prev, nxt in zip(acts, acts[1:], strict=False):
                 i, j = key_to_act[prev], key_to_act[nxt]

@@ -110,7 +110,9 @@ def _better(target: Target, a: float, b: float | None) -> bool:
 # ---------------------------------------------------------------------- windows
 
 
-def build_windows(st: Structure, target: Target, incumbent: float | None) -> tuple[Windows, list[float] | None]:
+def build_windows(
+    st: Structure, target: Target, incumbent: float | None
+) -> tuple[Windows, list[float] | None]:
     """Valid windows for every solution at least as good as ``incumbent`` (target value), and reward floors."""
     costs = st.costs
     win = heads_and_tails(st)
@@ -122,7 +124,9 @@ def build_windows(st: Structure, target: Target, incumbent: float | None) -> tup
         if task.deadline_s is not None:
             lim = min(lim, task.release_s + task.deadline_s * (1 + 1e-9) + 1e-9)
         latest.append(lim)
-    min_lat = [min(win.min_latency[(t, m)] for m in range(len(task.modes))) for t, task in enumerate(costs.tasks)]
+    min_lat = [
+        min(win.min_latency[(t, m)] for m in range(len(task.modes))) for t, task in enumerate(costs.tasks)
+    ]
     floors = None
     if target.kind == "reward" and incumbent is not None and costs.objective.latency_weight_per_s > 0:
         floors = task_reward_floors(st, win, incumbent - 1e-6 * max(1.0, abs(incumbent)))
@@ -131,12 +135,16 @@ def build_windows(st: Structure, target: Target, incumbent: float | None) -> tup
     elif target.kind == "accuracy":
         assert target.limit is not None
         total = n * target.limit * (1 + 1e-9) + 1e-9
-        latest = [min(lim, task.release_s + total - (sum(min_lat) - min_lat[t]))
-                  for t, (lim, task) in enumerate(zip(latest, costs.tasks, strict=True))]
+        latest = [
+            min(lim, task.release_s + total - (sum(min_lat) - min_lat[t]))
+            for t, (lim, task) in enumerate(zip(latest, costs.tasks, strict=True))
+        ]
     elif target.kind == "latency" and incumbent is not None:
         total = incumbent * (1 + 1e-9) + 1e-9
-        latest = [min(lim, task.release_s + total - (sum(min_lat) - min_lat[t]))
-                  for t, (lim, task) in enumerate(zip(latest, costs.tasks, strict=True))]
+        latest = [
+            min(lim, task.release_s + total - (sum(min_lat) - min_lat[t]))
+            for t, (lim, task) in enumerate(zip(latest, costs.tasks, strict=True))
+        ]
     apply_completion_bounds(st, win, latest, floors)
     return win, floors
 
@@ -181,8 +189,12 @@ def canonical_slots(st: Structure, solution: Solution) -> Solution:
                 slot = opt.resources.index(rename.get(opt.resources[p.slot], opt.resources[p.slot]))
             placements.append(Placement(p.op, p.node, p.model, slot))
         decisions.append(TaskDecision(d.task, d.mode, tuple(placements)))
-    sequences = tuple(sorted((Sequence(rename.get(s.resource, s.resource), s.activities) for s in solution.sequences),
-                             key=lambda s: s.resource))
+    sequences = tuple(
+        sorted(
+            (Sequence(rename.get(s.resource, s.resource), s.activities) for s in solution.sequences),
+            key=lambda s: s.resource,
+        )
+    )
     return Solution(tuple(decisions), sequences, solution.solver, meta=dict(solution.meta))
 
 
@@ -203,7 +215,9 @@ def load_values(model: MipModel, solution: Solution, ev: Evaluation) -> None:
             res = model._option(i, o).resources
             if len(res) > 1 and not model.capacity:
                 for s, r in enumerate(res):
-                    m.slot[i, o, s].set_value(1 if val and asg.resources[a.local] == r else 0, skip_validation=True)
+                    m.slot[i, o, s].set_value(
+                        1 if val and asg.resources[a.local] == r else 0, skip_validation=True
+                    )
     for ti, mi in model.modes:
         on = assignments[ti].mode == mi
         z = 1.0 if on else 0.0
@@ -211,8 +225,9 @@ def load_values(model: MipModel, solution: Solution, ev: Evaluation) -> None:
             i = st.op_act[(ti, mi, k)]
             for o in model.opts[i]:
                 if (i, o) in m.chain:
-                    m.chain[i, o].set_value(z if on and assignments[ti].options[k] == o else 0.0,
-                                            skip_validation=True)
+                    m.chain[i, o].set_value(
+                        z if on and assignments[ti].options[k] == o else 0.0, skip_validation=True
+                    )
             if on:
                 z *= model._option(i, assignments[ti].options[k]).quality
         q_run[(ti, mi)] = z
@@ -239,9 +254,11 @@ def load_values(model: MipModel, solution: Solution, ev: Evaluation) -> None:
     for ti, tm in enumerate(ev.tasks):
         done = costs.tasks[ti].release_s + tm.latency_s
         m.done[ti].set_value(done, skip_validation=True)
-        for (t, mi) in model.modes:
+        for t, mi in model.modes:
             if t == ti and model.multi[ti]:
-                m.done_mode[ti, mi].set_value(done if assignments[ti].mode == mi else 0.0, skip_validation=True)
+                m.done_mode[ti, mi].set_value(
+                    done if assignments[ti].mode == mi else 0.0, skip_validation=True
+                )
     if hasattr(m, "makespan"):
         m.makespan.set_value(ev.makespan_s, skip_validation=True)
     # resource order: on a unary resource the sequence, on a k-slot server (capacity) the time order
@@ -287,7 +304,9 @@ def model_resource(model: MipModel, i: int, option: int | None, channel: str | N
     return server_key(res) if (model.capacity and len(res) > 1) else res[0]
 
 
-def extract_solution(model: MipModel) -> tuple[Solution, dict[int, Assignment], dict[int, tuple[float, float, str | None]]]:
+def extract_solution(
+    model: MipModel,
+) -> tuple[Solution, dict[int, Assignment], dict[int, tuple[float, float, str | None]]]:
     """The solution the current variable values describe, built with make_solution from the start times.
 
     Returned beside it: per chosen activity (start, end, model resource). With ``capacity``,
@@ -323,7 +342,11 @@ def extract_solution(model: MipModel) -> tuple[Solution, dict[int, Assignment], 
             for i in ops:
                 s, e, _ = times[i]
                 ready = [k for k in range(len(slots)) if free[k] <= s + 1e-9]
-                k = max(ready, key=lambda kk: free[kk]) if ready else min(range(len(slots)), key=lambda kk: free[kk])
+                k = (
+                    max(ready, key=lambda kk: free[kk])
+                    if ready
+                    else min(range(len(slots)), key=lambda kk: free[kk])
+                )
                 free[k] = max(free[k], s) + (e - s)
                 a = st.acts[i]
                 assignments[a.task].resources[a.local] = slots[k]
@@ -334,8 +357,9 @@ def extract_solution(model: MipModel) -> tuple[Solution, dict[int, Assignment], 
     return make_solution(costs, assignments, start_s, solver=NAME), assignments, times
 
 
-def find_conflicts(model: MipModel, times: dict[int, tuple[float, float, str | None]],
-                   candidates: dict[Pair, list[str]]) -> tuple[dict[Pair, list[str]], list[tuple[str, tuple[int, ...]]]]:
+def find_conflicts(
+    model: MipModel, times: dict[int, tuple[float, float, str | None]], candidates: dict[Pair, list[str]]
+) -> tuple[dict[Pair, list[str]], list[tuple[str, tuple[int, ...]]]]:
     """Resource conflicts of these times the model does not rule out yet.
 
     Returned: pairs overlapping on a unary resource, and (resource, k + 1 activities) running at
@@ -365,11 +389,14 @@ def find_conflicts(model: MipModel, times: dict[int, tuple[float, float, str | N
                             continue
                         if pair not in candidates:
                             raise AssertionError(
-                                f"mip: {st.acts[i].key} and {st.acts[j].key} overlap outside their windows")
+                                f"mip: {st.acts[i].key} and {st.acts[j].key} overlap outside their windows"
+                            )
                         pairs[pair] = candidates[pair]
                 else:
                     crowded.add(res)
-                    for combo in itertools.islice(itertools.combinations(overlapping, k), MAX_CLIQUES_PER_EVENT):
+                    for combo in itertools.islice(
+                        itertools.combinations(overlapping, k), MAX_CLIQUES_PER_EVENT
+                    ):
                         members = tuple(sorted((*combo, j)))
                         if (res, members) not in model.cliques:
                             cliques.append((res, members))
@@ -423,8 +450,16 @@ def _use_threads(threads: int | None) -> int:
     return n
 
 
-def _run(model: MipModel, time_limit: float | None, mip_gap: float, threads: int | None, warm: bool,
-         solver: Highs | None = None, seed: int = 0, log: bool = False):
+def _run(
+    model: MipModel,
+    time_limit: float | None,
+    mip_gap: float,
+    threads: int | None,
+    warm: bool,
+    solver: Highs | None = None,
+    seed: int = 0,
+    log: bool = False,
+):
     opt = solver or Highs()
     opt.config.load_solution = False
     opt.config.stream_solver = log
@@ -435,8 +470,10 @@ def _run(model: MipModel, time_limit: float | None, mip_gap: float, threads: int
     return opt.solve(model.m)
 
 
-def _warm_start_solution(costs: CostTables, warm_start: Any, time_limit_s: float | None, seed: int,
-                         info: dict[str, Any]) -> tuple[Solution | None, Evaluation | None]:
+def _warm_start_solution(
+    costs: CostTables, warm_start: Any, budget_s: float | None, seed: int, info: dict[str, Any]
+) -> tuple[Solution | None, Evaluation | None]:
+    """The best evaluated solution among the named heuristics (each given ``budget_s``) or a given one."""
     if warm_start is None or warm_start is False or warm_start == "none":
         return None, None
     if isinstance(warm_start, Solution):
@@ -450,20 +487,28 @@ def _warm_start_solution(costs: CostTables, warm_start: Any, time_limit_s: float
             except ValueError as exc:
                 info.setdefault("warm_start_errors", []).append(str(exc))
                 continue
-            limit = None if time_limit_s is None else max(0.1, 0.1 * time_limit_s)
-            out = solver(costs, time_limit_s=limit, seed=seed)
+            out = solver(costs, time_limit_s=budget_s, seed=seed)
             if out.solution is not None:
                 sols.append((name, out.solution))
     best = None
+    sense = Target(costs.objective.kind)
     for name, sol in sols:
         ev = evaluate(costs, sol)
         info.setdefault("warm_start_objectives", {})[name] = ev.objective if ev.feasible else None
-        if ev.feasible and (best is None or _better(Target(costs.objective.kind), ev.objective, best[2].objective)):
+        if ev.feasible and (best is None or _better(sense, ev.objective, best[2].objective)):
             best = (name, sol, ev)
     if best is None:
         return None, None
     info["warm_start"] = best[0]
     return best[1], best[2]
+
+
+def warm_start_budget(costs: CostTables, time_limit_s: float | None) -> float:
+    """Seconds each warm-start heuristic may take: 0.1 s per task, at most 5% of the time limit."""
+    budget = 0.1 * max(1, len(costs.tasks))
+    if time_limit_s is not None:
+        budget = min(budget, 0.05 * time_limit_s)
+    return max(budget, 0.05)
 
 
 # ---------------------------------------------------------------------- the solver
@@ -477,13 +522,16 @@ def solve_mip(
     seed: int,
     mip_gap: float = 1e-4,
     threads: int | None = None,
-    warm_start: Any = "greedy",
+    warm_start: Any = ("greedy", "local-search"),
+    warm_start_s: float | None = None,
     max_mean_latency: float | None = None,
     min_mean_accuracy: float | None = None,
     fix: Solution | None = None,
-    lazy: str = "channels",
+    lazy: str = "all",
     windows: bool = True,
     symmetry: bool = True,
+    server_cuts: bool = True,
+    bound_cuts: bool = True,
     log: bool = False,
 ) -> SolverOutput:
     """Solve ``costs`` to proven optimality (or to the time limit); see the module docstring."""
@@ -503,7 +551,8 @@ def solve_mip(
         return SolverOutput(solution, "feasible", value, None, time.perf_counter() - t0, info)
 
     deadline = None if time_limit_s is None else t0 + time_limit_s
-    inc_sol, inc_ev = _warm_start_solution(costs, warm_start, time_limit_s, seed, info)
+    budget = warm_start_s if warm_start_s is not None else warm_start_budget(costs, time_limit_s)
+    inc_sol, inc_ev = _warm_start_solution(costs, warm_start, budget, seed, info)
     inc_val = None
     if inc_ev is not None and satisfies(target, inc_ev):
         inc_val = target_value(target, inc_ev, costs)
@@ -513,16 +562,31 @@ def solve_mip(
 
     tb = time.perf_counter()
     win, floors = build_windows(st, target, inc_val if windows else None)
-    model = MipModel(st, win, target, reward_cut=floors, symmetry=symmetry, capacity=lazy == "all")
+    model = MipModel(
+        st,
+        win,
+        target,
+        reward_cut=floors,
+        symmetry=symmetry,
+        capacity=lazy == "all",
+        server_cuts=server_cuts,
+        bound_cuts=bound_cuts,
+    )
     candidates = model.candidate_pairs()
     if lazy == "none":
         first = dict(candidates)
     elif lazy == "channels":
-        first = {p: rs for p, rs in candidates.items()
-                 if st.acts[p[0]].task == st.acts[p[1]].task or any(not r.startswith("chan:") for r in rs)}
+        first = {
+            p: rs
+            for p, rs in candidates.items()
+            if st.acts[p[0]].task == st.acts[p[1]].task or any(not r.startswith("chan:") for r in rs)
+        }
     else:  # intra-task pairs on unary resources; the rest when a solution overlaps them
-        first = {p: rs for p, rs in candidates.items()
-                 if st.acts[p[0]].task == st.acts[p[1]].task and any(model.limit[r] == 1 for r in rs)}
+        first = {
+            p: rs
+            for p, rs in candidates.items()
+            if st.acts[p[0]].task == st.acts[p[1]].task and any(model.limit[r] == 1 for r in rs)
+        }
     model.add_pairs(first)
     if inc_sol is not None:
         inc_sol = canonical_slots(st, inc_sol)
@@ -531,8 +595,11 @@ def solve_mip(
     opt.config.load_solution = False
     opt.set_instance(model.m)
     build_time = time.perf_counter() - tb
-    info.update(candidate_pairs=len(candidates), options_pruned=sum(not ok for v in win.allowed.values() for ok in v),
-                modes_pruned=sum(not ok for ok in win.mode_allowed.values()))
+    info.update(
+        candidate_pairs=len(candidates),
+        options_pruned=sum(not ok for v in win.allowed.values() for ok in v),
+        modes_pruned=sum(not ok for ok in win.mode_allowed.values()),
+    )
 
     best_sol, best_ev, best_val = inc_sol, inc_ev, inc_val
     bound: float | None = None
@@ -547,11 +614,18 @@ def solve_mip(
             termination = "time_limit"
             break
         tr = time.perf_counter()
-        res = _run(model, remaining, mip_gap, threads, warm=best_sol is not None, solver=opt, seed=seed, log=log)
+        res = _run(
+            model, remaining, mip_gap, threads, warm=best_sol is not None, solver=opt, seed=seed, log=log
+        )
         tc = res.termination_condition
         info.setdefault("round_log", []).append(
-            (round(time.perf_counter() - tr, 2), str(tc).rsplit(".", 1)[-1], res.best_objective_bound,
-             res.best_feasible_objective))
+            (
+                round(time.perf_counter() - tr, 2),
+                str(tc).rsplit(".", 1)[-1],
+                res.best_objective_bound,
+                res.best_feasible_objective,
+            )
+        )
         if res.best_objective_bound is not None and math.isfinite(res.best_objective_bound):
             b = float(res.best_objective_bound)
             if bound is None or (b < bound if target.sense == "max" else b > bound):
@@ -595,11 +669,19 @@ def solve_mip(
             info["error"] = f"HiGHS stopped with {tc}"
         break
     solve_time = time.perf_counter() - ts
-    info.update(solve_time_s=solve_time, iterations=iterations, pairs=len(model.pairs), mip_objective=mip_objective)
+    info.update(
+        solve_time_s=solve_time, iterations=iterations, pairs=len(model.pairs), mip_objective=mip_objective
+    )
 
     if best_sol is None:
-        return SolverOutput(None, termination if termination != "optimal" else "error", None,
-                            bound if target.kind in ("reward", "makespan") else None, build_time, info)
+        return SolverOutput(
+            None,
+            termination if termination != "optimal" else "error",
+            None,
+            bound if target.kind in ("reward", "makespan") else None,
+            build_time,
+            info,
+        )
     tp = time.perf_counter()
     claimed, _ = polish(st, target, best_sol, threads)
     info["polish_time_s"] = time.perf_counter() - tp

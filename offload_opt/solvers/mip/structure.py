@@ -219,8 +219,11 @@ def heads_and_tails(st: Structure) -> Windows:
                             src_opts = st.op_of(st.acts[fa.src]).options
                             best = math.inf
                             for so, fin in zip(src_opts, finish[fa.src], strict=True):
-                                d = min(rt.duration_s for rt in fa.routes
-                                        if rt.src_node == so.node and rt.dst_node == o.node)
+                                d = min(
+                                    rt.duration_s
+                                    for rt in fa.routes
+                                    if rt.src_node == so.node and rt.dst_node == o.node
+                                )
                                 best = min(best, fin + d)
                             h = max(h, best)
                     hs.append(h)
@@ -245,8 +248,11 @@ def heads_and_tails(st: Structure) -> Windows:
                             dst_opts = st.op_of(st.acts[fa.dst]).options
                             best = math.inf
                             for do, dt in zip(dst_opts, tail[fa.dst], strict=True):
-                                d = min(rt.duration_s for rt in fa.routes
-                                        if rt.src_node == o.node and rt.dst_node == do.node)
+                                d = min(
+                                    rt.duration_s
+                                    for rt in fa.routes
+                                    if rt.src_node == o.node and rt.dst_node == do.node
+                                )
                                 best = min(best, d + do.duration_s + dt)
                             t = max(t, best)
                     ts.append(t)
@@ -258,7 +264,9 @@ def heads_and_tails(st: Structure) -> Windows:
                         flow_tail[fi] = 0.0
                     else:
                         dst_opts = st.op_of(st.acts[fa.dst]).options
-                        flow_tail[fi] = min(o.duration_s + t for o, t in zip(dst_opts, tail[fa.dst], strict=True))
+                        flow_tail[fi] = min(
+                            o.duration_s + t for o, t in zip(dst_opts, tail[fa.dst], strict=True)
+                        )
             ends = []
             for k in range(len(mode.ops)):
                 i = st.op_act[(ti, mi, k)]
@@ -270,13 +278,34 @@ def heads_and_tails(st: Structure) -> Windows:
             best_quality[(ti, mi)] = q
     allowed = {i: [True] * len(v) for i, v in head.items()}
     mode_allowed = dict.fromkeys(min_latency, True)
-    win = Windows(head, tail, flow_head, flow_tail, min_latency, best_quality,
-                  [math.inf] * len(costs.tasks), allowed, mode_allowed)
+    win = Windows(
+        head,
+        tail,
+        flow_head,
+        flow_tail,
+        min_latency,
+        best_quality,
+        [math.inf] * len(costs.tasks),
+        allowed,
+        mode_allowed,
+    )
     _per_option_bounds(st, win)
     return win
 
 
 ENUMERATION_LIMIT = 400_000  # option combinations of one mode enumerated exactly
+
+
+def _broadcaster(n: int):
+    """values -> array with their axes at ``axes`` of an n-axis grid (size 1 elsewhere)."""
+
+    def along(values, *axes):
+        shape = [1] * n
+        for ax, size in zip(axes, np.shape(values), strict=True):
+            shape[ax] = size
+        return np.reshape(np.asarray(values, dtype=float), shape)
+
+    return along
 
 
 def _per_option_bounds(st: Structure, win: Windows) -> None:
@@ -299,21 +328,20 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                 qbest = [max(o.quality for o in op.options) for op in mode.ops]
                 for k, i in enumerate(ops):
                     others = math.prod(q for k2, q in enumerate(qbest) if k2 != k)
-                    lat = [win.head[i][o] + op.duration_s + win.tail[i][o] - r
-                           for o, op in enumerate(mode.ops[k].options)]
+                    lat = [
+                        win.head[i][o] + op.duration_s + win.tail[i][o] - r
+                        for o, op in enumerate(mode.ops[k].options)
+                    ]
                     qual = [o.quality * others for o in mode.ops[k].options]
                     win.opt_latency_lb[i] = lat
                     win.opt_quality_ub[i] = qual
                     win.opt_reward_ub[i] = [wa * q - wl * x for q, x in zip(qual, lat, strict=True)]
-                win.mode_reward_ub[(ti, mi)] = wa * win.best_quality[(ti, mi)] - wl * win.min_latency[(ti, mi)]
+                win.mode_reward_ub[(ti, mi)] = (
+                    wa * win.best_quality[(ti, mi)] - wl * win.min_latency[(ti, mi)]
+                )
                 continue
             n = len(sizes)
-
-            def along(values, *axes):
-                shape = [1] * n
-                for ax, size in zip(axes, np.shape(values), strict=True):
-                    shape[ax] = size
-                return np.reshape(np.asarray(values, dtype=float), shape)
+            along = _broadcaster(n)
 
             finish: dict[int, np.ndarray] = {}
             latency = np.zeros([1] * n)
@@ -339,7 +367,10 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                 if fa.kind == "flow" and fa.dst < 0:
                     has_sink = True
                     p = st.acts[fa.src].local
-                    d = [min(rt.duration_s for rt in fa.routes if rt.src_node == o.node) for o in mode.ops[p].options]
+                    d = [
+                        min(rt.duration_s for rt in fa.routes if rt.src_node == o.node)
+                        for o in mode.ops[p].options
+                    ]
                     latency = np.maximum(latency, finish[p] + along(d, p) - r)
             if not has_sink:
                 for k in range(n):
@@ -373,7 +404,7 @@ def generic_horizon(st: Structure) -> float:
     for ti, task in enumerate(costs.tasks):
         latest_ready = max(latest_ready, task.release_s)
         worst = 0.0
-        for mi, mode in enumerate(task.modes):
+        for mi in range(len(task.modes)):
             s = 0.0
             for i in st.mode_acts[(ti, mi)]:
                 a = st.acts[i]
@@ -388,8 +419,9 @@ def generic_horizon(st: Structure) -> float:
     return latest_ready + total
 
 
-def apply_completion_bounds(st: Structure, win: Windows, latest: list[float],
-                            reward_floor: list[float] | None = None) -> None:
+def apply_completion_bounds(
+    st: Structure, win: Windows, latest: list[float], reward_floor: list[float] | None = None
+) -> None:
     """Set each task's latest completion and prune options and modes that cannot meet it.
 
     ``latest[t]``: absolute time no kept solution completes task t after. ``reward_floor[t]``
@@ -420,8 +452,11 @@ def apply_completion_bounds(st: Structure, win: Windows, latest: list[float],
                         win.allowed[i][oi] = False
                 if not any(win.allowed[i]):
                     ok_mode = False
-                qk = max(q for q, ok in zip(win.opt_quality_ub[i], win.allowed[i], strict=True) if ok) \
-                    if any(win.allowed[i]) else 0.0
+                qk = (
+                    max(q for q, ok in zip(win.opt_quality_ub[i], win.allowed[i], strict=True) if ok)
+                    if any(win.allowed[i])
+                    else 0.0
+                )
                 q_best = qk if k == 0 else min(q_best, qk)
             if reward_floor is not None and below(win.mode_reward_ub[(ti, mi)], reward_floor[ti]):
                 ok_mode = False
@@ -431,8 +466,11 @@ def apply_completion_bounds(st: Structure, win: Windows, latest: list[float],
             if ok_mode:
                 lim = latest[ti]
                 if reward_floor is not None:
-                    lim = min(lim, task.release_s
-                              + (obj.accuracy_weight * q_best - reward_floor[ti]) / obj.latency_weight_per_s)
+                    lim = min(
+                        lim,
+                        task.release_s
+                        + (obj.accuracy_weight * q_best - reward_floor[ti]) / obj.latency_weight_per_s,
+                    )
                 loosest = max(loosest, lim)
         win.latest_completion[ti] = loosest if loosest > -math.inf else latest[ti]
 
@@ -443,7 +481,9 @@ def task_reward_floors(st: Structure, win: Windows, incumbent: float) -> list[fl
     Every task's reward is at most its contention-free best ``UB_t`` (``mode_reward_ub``), so a
     solution worth at least ``incumbent`` gives task t at least ``incumbent - sum_{t' != t} UB_t'``.
     """
-    ub = [max(win.mode_reward_ub[(ti, mi)] for mi in range(len(task.modes)))
-          for ti, task in enumerate(st.costs.tasks)]
+    ub = [
+        max(win.mode_reward_ub[(ti, mi)] for mi in range(len(task.modes)))
+        for ti, task in enumerate(st.costs.tasks)
+    ]
     total = sum(ub)
     return [incumbent - (total - ub[ti]) for ti in range(len(st.costs.tasks))]
