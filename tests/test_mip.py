@@ -16,10 +16,9 @@ import pytest
 from pyomo.core.base.constraint import ConstraintData
 
 import offload_opt as oo
-from offload_opt.classic import from_heft_reference
 from offload_opt.costs import SINK, SOURCE, CostTables, build_costs
 from offload_opt.evaluator import evaluate
-from offload_opt.instance import Aggregation, Decomposition, Instance, Subtask, Task, WholeEstimate, read_json
+from offload_opt.instance import Aggregation, Decomposition, Instance, Subtask, Task, WholeEstimate
 from offload_opt.solution import (
     Assignment,
     Sequence,
@@ -37,7 +36,7 @@ from offload_opt.solvers.mip.structure import Structure
 from .conftest import tiny_instance
 
 REL = 1e-6
-REFERENCE = "../shared/reference/heft_topcuoglu2002.json"
+TOPCUOGLU = "instances/classic/topcuoglu2002.json"  # converted from shared/reference, committed
 
 
 def close(a: float, b: float, rel: float = REL) -> bool:
@@ -360,7 +359,7 @@ def test_time_limit_reports_incumbent_and_bound():
 
 
 def test_topcuoglu_proves_at_most_heft():
-    inst = from_heft_reference(read_json(REFERENCE))
+    inst = Instance.from_json(TOPCUOGLU)
     r = solve(inst, "mip", time_limit=60, mip_gap=0.0)
     assert r.status == "ok" and r.termination == "optimal", r.info
     assert r.feasible and r.objective <= 80 + 1e-9
