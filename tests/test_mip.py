@@ -10,6 +10,7 @@ import itertools
 import math
 import random
 from collections import defaultdict
+from pathlib import Path
 
 import pyomo.environ as pyo
 import pytest
@@ -36,7 +37,10 @@ from offload_opt.solvers.mip.structure import Structure
 from .conftest import tiny_instance
 
 REL = 1e-6
-TOPCUOGLU = "instances/classic/topcuoglu2002.json"  # converted from shared/reference, committed
+ROOT = Path(__file__).resolve().parent.parent
+TOPCUOGLU = (
+    ROOT / "instances" / "classic" / "topcuoglu2002.json"
+)  # converted from shared/reference, committed
 
 
 def close(a: float, b: float, rel: float = REL) -> bool:
@@ -369,6 +373,20 @@ def test_topcuoglu_proves_at_most_heft():
         assert r.objective <= heft.objective + 1e-9
 
 
+def test_fix_reports_an_infeasible_solution():
+    """Sequences that contradict precedence (an op before its own input) give no solution."""
+    costs = build_costs(random_tiny(2, users=1))
+    h = solve(costs, "greedy")
+    bad = Solution(
+        h.solution.decisions,
+        tuple(Sequence(q.resource, tuple(reversed(q.activities))) for q in h.solution.sequences),
+    )
+    if evaluate(costs, bad).feasible:
+        pytest.skip("reversing the sequences happens to be feasible for this draw")
+    r = solve(costs, "mip", fix=bad)
+    assert r.termination == "infeasible" and r.solution is None and r.bound is None
+
+
 def test_unknown_warm_start_is_noted():
     costs = build_costs(random_tiny(1))
     r = solve(costs, "mip", time_limit=30, warm_start="no-such-solver")
@@ -380,6 +398,10 @@ def test_rejects_bad_options():
     costs = build_costs(random_tiny(1))
     with pytest.raises(ValueError, match="lazy"):
         get_solver("mip")(costs, time_limit_s=1, seed=0, lazy="sometimes")
+    with pytest.raises(ValueError, match="unknown option"):
+        solve(costs, "mip", gap=0.1)
+    with pytest.raises(ValueError, match="threads"):
+        solve(costs, "mip", threads=-1)
     with pytest.raises(ValueError, match="at most one"):
         solve(costs, "mip", max_mean_latency=1.0, min_mean_accuracy=0.5)
     assert math.isfinite(solve(costs, "mip").objective)

@@ -5,13 +5,16 @@ in docs/mip.md. Summary of the variables:
 
 - ``mode[t, m]``: task t runs in mode m;
 - ``place[i, o]``: op activity i runs on option o (node, model);
-- ``slot[i, o, s]``: ... on slot s of a multi-slot model server (identical slots);
+- ``slot[i, o, s]``: ... on slot s of a multi-slot model server (identical slots; only without
+  ``capacity``, which treats such a server as one resource running k ops at once);
 - ``route[i, r]``: flow activity i between two ops goes along route r (its two end nodes);
   flows from the owner's device (SOURCE) or to it (SINK) follow the placement of their op;
 - ``before[i, j]``: i ends before j starts on a resource they share (ordered pairs);
-- ``start[i]``: start time of activity i; its end is ``start[i] + duration(i)``, where the
-  duration is linear in ``place`` / ``route``;
+- ``start[i]``: homogenised start of activity i (its start when its mode is chosen, else 0);
+  its end is ``start[i] + duration(i)``, the duration linear in ``place`` / ``route``;
+  ``start_on[i, o]``: the same split by option (0 unless op i is on option o);
 - ``done[t]``: completion of task t (arrival of the final answer), latency = done - release;
+  ``done_mode[t, m]``: the same for mode m, homogenised (done = sum over modes);
 - ``chain[i, o]`` / quality ``z``: exact product of the chosen options' qualities.
 """
 

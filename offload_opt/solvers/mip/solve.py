@@ -4,9 +4,10 @@ Flow of one call (docs/mip.md, "Solving"):
 
 1. a heuristic (``warm_start``) gives an incumbent; its evaluated objective bounds every
    task's latency (``structure.Windows``), which prunes options and sets the big-Ms;
-2. the model orders every pair of activities that may share a resource, except (``lazy``)
-   transfers of different tasks on a channel: those are added only when a solution of the
-   relaxation overlaps them (row generation; each relaxation's bound is valid);
+2. the model orders activities that share a resource: by default (``lazy="all"``) only pairs of
+   one task on a unary resource at first, the rest (pairs on a unary resource, k + 1 ops on a
+   k-slot server) when a solution of the relaxation overlaps them (row generation; each
+   relaxation's bound is valid);
 3. the best solution is re-solved with all its decisions and sequences fixed (an LP whose least
    schedule is the evaluator's), and the claimed objective is read from those MIP variables.
 """
@@ -17,6 +18,7 @@ import itertools
 import math
 import time
 from collections import defaultdict
+from dataclasses import dataclass, fields
 from typing import Any
 
 import highspy
@@ -514,12 +516,50 @@ def warm_start_budget(costs: CostTables, time_limit_s: float | None) -> float:
 # ---------------------------------------------------------------------- the solver
 
 
+@dataclass(frozen=True)
+class MipOptions:
+    """Options of the ``mip`` solver (docs/mip.md has the table)."""
+
+    mip_gap: float = 1e-4
+    threads: int | None = None
+    warm_start: Any = ("greedy", "local-search")
+    warm_start_s: float | None = None
+    max_mean_latency: float | None = None
+    min_mean_accuracy: float | None = None
+    fix: Solution | None = None
+    lazy: str = "all"
+    windows: bool = True
+    symmetry: bool = True
+    server_cuts: bool = True
+    bound_cuts: bool = True
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.mip_gap, int | float) and self.mip_gap >= 0):
+            raise ValueError(f"option: mip_gap must be a number >= 0, got {self.mip_gap!r}")
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 0):
+            raise ValueError(f"option: threads must be an integer >= 0, got {self.threads!r}")
+        if self.warm_start_s is not None and not self.warm_start_s > 0:
+            raise ValueError(f"option: warm_start_s must be > 0, got {self.warm_start_s!r}")
+        if self.lazy not in LAZY_MODES:
+            raise ValueError(f"option: lazy must be one of {LAZY_MODES}, got {self.lazy!r}")
+
+
 @register(NAME, "exact MIP (Pyomo + HiGHS in memory): optimal decisions with a proven bound", exact=True)
-def solve_mip(
+def solve_mip(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
+    """Solve ``costs`` to proven optimality (or to the time limit); options: ``MipOptions``."""
+    known = {f.name for f in fields(MipOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"option: unknown option(s) {unknown} (known: {sorted(known)})")
+    return _solve(costs, time_limit_s, seed, **options)
+
+
+def _solve(
     costs: CostTables,
-    *,
     time_limit_s: float | None,
     seed: int,
+    *,
     mip_gap: float = 1e-4,
     threads: int | None = None,
     warm_start: Any = ("greedy", "local-search"),
@@ -536,15 +576,18 @@ def solve_mip(
 ) -> SolverOutput:
     """Solve ``costs`` to proven optimality (or to the time limit); see the module docstring."""
     t0 = time.perf_counter()
-    if lazy not in LAZY_MODES:
-        raise ValueError(f"lazy: must be one of {LAZY_MODES}, got {lazy!r}")
+    MipOptions(mip_gap, threads, warm_start, warm_start_s, max_mean_latency, min_mean_accuracy, fix, lazy)
     target = _target(costs, max_mean_latency, min_mean_accuracy)
     info: dict[str, Any] = {"target": target.kind}
     st = Structure.build(costs)
 
     if fix is not None:
         tb = time.perf_counter()
-        value, model = polish(st, target, fix, threads)
+        try:
+            value, model = polish(st, target, fix, threads)
+        except RuntimeError as exc:  # e.g. sequences that contradict precedence
+            info["error"] = str(exc)
+            return SolverOutput(None, "infeasible", None, None, time.perf_counter() - t0, info)
         solution, _, _ = extract_solution(model)
         info["solve_time_s"] = time.perf_counter() - tb
         info["fixed"] = True
@@ -683,7 +726,11 @@ def solve_mip(
             info,
         )
     tp = time.perf_counter()
-    claimed, _ = polish(st, target, best_sol, threads)
+    try:
+        claimed: float | None = polish(st, target, best_sol, threads)[0]
+    except RuntimeError as exc:  # never expected: the evaluator accepted this solution
+        claimed = None
+        info["error"] = f"the fixed model of the best solution failed: {exc}"
     info["polish_time_s"] = time.perf_counter() - tp
     info["target_value"] = best_val
     if target.kind in ("reward", "makespan"):
