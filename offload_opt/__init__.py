@@ -11,7 +11,10 @@ from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.generator import SCENARIOS, Scenario, generate
 from offload_opt.instance import Instance
 from offload_opt.solution import Solution
-from offload_opt.solvers import Result, solve, solvers
+
+# `solvers()` (the registry listing) stays in offload_opt.solvers: re-exporting it here would
+# shadow the subpackage attribute `offload_opt.solvers`.
+from offload_opt.solvers import Result, solve
 
 __version__ = "0.1.0"
 
@@ -28,6 +31,5 @@ __all__ = [
     "evaluate",
     "generate",
     "solve",
-    "solvers",
     "__version__",
 ]
