@@ -38,6 +38,9 @@ ABLATIONS = {
     "lazy-channels": {"lazy": "channels"},
     "lazy-all": {"lazy": "all"},
     "no-warm-start": {"warm_start": None},
+    "no-time-index": {"time_grid": None},
+    "no-lp-floors": {"floor_passes": 0},
+    "lazy-full": {"lazy": "full"},
 }
 
 

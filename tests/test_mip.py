@@ -31,7 +31,7 @@ from offload_opt.solution import (
 )
 from offload_opt.solvers import get_solver, solve, solvers
 from offload_opt.solvers.mip.model import MipModel, Target
-from offload_opt.solvers.mip.solve import build_windows, canonical_slots, load_values
+from offload_opt.solvers.mip.solve import build_windows, canonical_slots, load_values, lp_floors
 from offload_opt.solvers.mip.structure import Structure
 
 from .conftest import tiny_instance
@@ -243,9 +243,9 @@ def test_optimum_dominates_heuristics(seed):
             assert r.objective >= h.objective - REL * max(1, abs(h.objective)), name
 
 
-@pytest.mark.parametrize("capacity", [False, True])
+@pytest.mark.parametrize("capacity,time_grid", [(False, None), (True, None), (True, 0.5), (False, 0.25)])
 @pytest.mark.parametrize("seed", [5, 6])
-def test_heuristic_solutions_satisfy_every_constraint(seed, capacity):
+def test_heuristic_solutions_satisfy_every_constraint(seed, capacity, time_grid):
     """Windows, cuts and big-Ms are valid: a heuristic's solution, with the windows its own value
     implies, violates no constraint or bound of the full model (every pair ordered; with
     ``capacity``, every k + 1 ops that may share a k-slot server ordered somewhere)."""
@@ -259,7 +259,13 @@ def test_heuristic_solutions_satisfy_every_constraint(seed, capacity):
                 continue
             st = Structure.build(costs)
             win, floors = build_windows(st, Target("reward"), h.objective)
-            model = MipModel(st, win, Target("reward"), reward_cut=floors, capacity=capacity)
+            model = MipModel(
+                st, win, Target("reward"), reward_cut=floors, capacity=capacity, time_grid=time_grid
+            )
+            if time_grid is not None and any(
+                len(members) > k for k, members in getattr(model, "load_groups", [])
+            ):
+                assert hasattr(model.m, "busy")  # the time-indexed relaxation is really in the model
             candidates = model.candidate_pairs()
             model.add_pairs(candidates)
             if capacity:
@@ -274,6 +280,35 @@ def test_heuristic_solutions_satisfy_every_constraint(seed, capacity):
             sol = canonical_slots(st, h.solution)
             load_values(model, sol, evaluate(costs, sol))
             assert _violations(model) == [], name
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lp_floors_keep_the_optimum(seed):
+    """The LP floors (other tasks' LP maximum subtracted from the incumbent) never exceed what a
+    task earns in an optimal solution, and they are at least the contention-free floors."""
+    costs = generated(seed, users=4, aps=2, max_subtasks=3)
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0)
+    assert r.termination == "optimal", r.info
+    st = Structure.build(costs)
+    win, floors = build_windows(st, Target("reward"), r.objective)
+    draft = MipModel(st, win, Target("reward"), reward_cut=floors, capacity=True, time_grid=0.5)
+    tight = lp_floors(draft, r.objective, floors, threads=None, deadline=None)
+    assert all(t >= f for t, f in zip(tight, floors, strict=True))
+    assert sum(tight) > sum(floors)  # the LP did tighten something
+    for tm, floor in zip(r.evaluation.tasks, tight, strict=True):
+        assert tm.reward >= floor - 1e-9, (tm.task, tm.reward, floor)
+
+
+@pytest.mark.parametrize("variant", [{"time_grid": None, "floor_passes": 0}, {"lazy": "full"}])
+@pytest.mark.parametrize("case", TINY[::3])
+def test_variants_equal_brute_force(case, variant):
+    """The ablation variants (no time-indexed relaxation or LP floors; every order row upfront)
+    prove the same optimum."""
+    costs = build_costs(random_tiny(*case))
+    best = max(e[0] for e in _brute(case))
+    r = solve(costs, "mip", time_limit=60, mip_gap=0.0, **variant)
+    assert r.termination == "optimal" and r.status == "ok", r.info
+    assert close(r.objective, best), (r.objective, best)
 
 
 def _violations(model: MipModel, tol: float = 1e-7) -> list:

@@ -20,6 +20,7 @@ in docs/mip.md. Summary of the variables:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ def server_key(resources: tuple[str, ...]) -> str:
 
 SERVER_TANGENTS = 12  # tangent cuts per server of the weighted (Queyranne-type) load inequality
 SERVER_THRESHOLDS = 4  # ready-time thresholds per server for the weighted load inequality
+TIME_INDEX_MAX_VARS = 40_000  # larger models (the L set: 280k+) leave the time-indexed relaxation out
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class MipModel:
         server_cuts: bool = True,
         bound_cuts: bool = True,
         capacity: bool = False,
+        time_grid: float | None = None,
     ):
         self.st = structure
         self.costs: CostTables = structure.costs
@@ -87,6 +90,7 @@ class MipModel:
         self.reward_cut = reward_cut
         self.symmetry = symmetry and fixed is None
         self.server_cuts = server_cuts
+        self.time_grid = time_grid
         self.bound_cuts = bound_cuts
         self.capacity = capacity and fixed is None
         self.m = pyo.ConcreteModel(name="offload_opt")
@@ -104,6 +108,8 @@ class MipModel:
         self._quality_chain()
         self._release_and_ready()
         self._server_load()
+        if time_grid and fixed is None:
+            self._time_indexed()
         self._precedence()
         self._completion()
         self._contention_free_bounds()
@@ -454,6 +460,8 @@ class MipModel:
         for i in self.ops:
             for o in self.opts[i]:
                 groups[self._option(i, o).resources].append((i, o))
+        m.load_cons = pyo.ConstraintList()
+        self.load_groups = [(len(res), members) for res, members in groups.items() if len(members) > len(res)]
         for res, members in groups.items():
             k = len(res)
             if len(members) <= k:
@@ -500,6 +508,123 @@ class MipModel:
         for step in range(1, SERVER_TANGENTS + 1):
             p0 = lo + (top - lo) * step / SERVER_TANGENTS
             self._add(weighted >= (2 * p0 * work - p0 * p0) / (2 * k) - 0.5 * squares)
+
+    def _time_indexed(self) -> None:
+        """Valid inequalities: a preemptive, time-indexed relaxation of every server's occupation.
+
+        Time is cut into periods of ``time_grid`` seconds. busy[i, o, t] is the processing op i
+        does on option o in period t: sum_t busy = p * place (all of it, and only if placed
+        there); a k-slot server does at most k * grid of work per period, one op at most what
+        the period leaves after its earliest start (one slot at a time). An op that starts at S
+        runs during [S, S + p), so its mean busy time is S + p/2, and each unit of its work in
+        period t is done no earlier than a_t = max(start of t, its earliest start):
+        p * start_on + p^2/2 * place >= sum_t a_t busy[i, o, t] (Goemans' mean busy time
+        relaxation). This lets the LP see queueing at busy servers together with release times,
+        which the aggregate load cuts cannot. Left out when it would need more than
+        ``TIME_INDEX_MAX_VARS`` variables.
+        """
+        grid = self.time_grid
+        m = self.m
+        groups: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
+        for i in self.ops:
+            for o in self.opts[i]:
+                groups[self._option(i, o).resources].append((i, o))
+        index = []
+        bounds = {}
+        per_period: dict[tuple[tuple[str, ...], int], list] = defaultdict(list)
+        link = []
+        for res, members in groups.items():
+            if len(members) <= len(res):
+                continue
+            for i, o in members:
+                lo, hi = self._option_window(i, o)
+                p = self._option(i, o).duration_s
+                terms = []
+                for t in range(math.floor(lo / grid), math.ceil((hi + p) / grid)):
+                    a = max(t * grid, lo)
+                    cap = min((t + 1) * grid, hi + p) - a
+                    if cap <= 1e-12:
+                        continue
+                    key = (i, o, t)
+                    index.append(key)
+                    bounds[key] = cap
+                    per_period[(res, t)].append(key)
+                    terms.append((a, key))
+                link.append((i, o, p, terms))
+        self.time_indexed_vars = len(index)
+        if len(index) > TIME_INDEX_MAX_VARS:  # too big to pay for itself in the LP (the L set)
+            self.time_indexed_vars = 0
+            return
+        m.busy = pyo.Var(index, bounds=lambda _m, i, o, t: (0.0, bounds[(i, o, t)]))
+        for i, o, p, terms in link:
+            self._add(sum(m.busy[key] for _, key in terms) == p * m.place[i, o])
+            self._add(
+                p * m.start_on[i, o] + 0.5 * p * p * m.place[i, o] >= sum(a * m.busy[key] for a, key in terms)
+            )
+        for (res, _t), keys in per_period.items():
+            if len(keys) > len(res):
+                self._add(sum(m.busy[key] for key in keys) <= len(res) * grid)
+
+    def separate_load_cuts(self, tol: float = 1e-4, per_group: int = 4) -> int:
+        """Add the most violated subset load inequalities at the current variable values.
+
+        For a set S of (op, option) members of one server group (k slots) with common earliest
+        start h = min head over S, every schedule satisfies (Hall, Schulz, Shmoys & Wein 1997)
+        ``sum_{j in S} p_j x_j (S_j - h) >= P_S^2 / (2k) - 1/2 sum_{j in S} p_j^2 x_j`` with
+        ``P_S = sum_{j in S} p_j x_j``; the tangent of P_S^2 at its current value makes it linear
+        and valid for every x. Candidate sets (Queyranne's separation): for each threshold h
+        among the members' heads, the members with head >= h, in order of their current start,
+        and every prefix of that order. Returns how many cuts were added.
+        """
+        if self.fixed is not None or not self.server_cuts:
+            return 0
+        m = self.m
+        added = 0
+        for k, members in self.load_groups:
+            vals = []
+            for io in members:
+                x = m.place[io].value or 0.0
+                if x <= 1e-6:
+                    continue
+                s = (m.start_on[io].value or 0.0) / x
+                vals.append((s, io, x))
+            if len(vals) <= k:
+                continue
+            heads = sorted({self._option_window(*io)[0] for _, io, _ in vals})
+            found = []
+            for h in heads:
+                sub = sorted((v for v in vals if self._option_window(*v[1])[0] >= h), key=lambda v: v[0])
+                if len(sub) <= k:
+                    break
+                lhs = 0.0
+                p_sum = 0.0
+                sq = 0.0
+                for n, (s, io, x) in enumerate(sub, start=1):
+                    p = self._option(*io).duration_s
+                    lhs += p * x * (s - h)
+                    p_sum += p * x
+                    sq += p * p * x
+                    if n <= k:
+                        continue
+                    viol = p_sum * p_sum / (2 * k) - 0.5 * sq - lhs
+                    if viol > tol * max(1.0, p_sum):
+                        found.append((viol, h, [v[1] for v in sub[:n]], p_sum))
+            found.sort(key=lambda f: -f[0])
+            seen = set()
+            for _viol, h, subset, p0 in found:
+                key = frozenset(subset)
+                if key in seen:
+                    continue
+                seen.add(key)
+                dur = {io: self._option(*io).duration_s for io in subset}
+                work = sum(dur[io] * m.place[io] for io in subset)
+                weighted = sum(dur[io] * (m.start_on[io] - h * m.place[io]) for io in subset)
+                squares = sum(dur[io] ** 2 * m.place[io] for io in subset)
+                m.load_cons.add(weighted >= (2 * p0 * work - p0 * p0) / (2 * k) - 0.5 * squares)
+                added += 1
+                if len(seen) >= per_group:
+                    break
+        return added
 
     def _precedence(self) -> None:
         """A flow starts after its source op ends; an op starts after each incoming flow ends."""
@@ -703,6 +828,8 @@ class MipModel:
                 (members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members))
             ]
             if any(p not in candidates for p in pairs):
+                # a pair of them can never overlap, so the row is implied: remember it as known
+                self.cliques.add((res, members))
                 continue
             self.cliques.add((res, members))
             new += 1
