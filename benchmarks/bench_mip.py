@@ -41,6 +41,7 @@ ABLATIONS = {
     "no-time-index": {"time_grid": None},
     "no-lp-floors": {"floor_passes": 0},
     "lazy-full": {"lazy": "full"},
+    "no-content-cuts": {"content": False},
 }
 
 

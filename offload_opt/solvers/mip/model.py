@@ -192,6 +192,8 @@ class MipModel:
         m.pair_cons = pyo.ConstraintList()
         m.fix_cons = pyo.ConstraintList()
         m.before = pyo.Var(pyo.Any, domain=pyo.Binary, dense=False)
+        m.content_cons = pyo.ConstraintList()
+        self.content_keys: set[frozenset] = set()
 
     def _windows(self) -> None:
         """Earliest start, latest start and latest completion of every live activity (its mode chosen)."""
@@ -840,6 +842,35 @@ class MipModel:
                 >= sum(sum(self._on[i][res]) for i in members) - k
             )
         return new
+
+    def add_content_cut(self, members: list[tuple[int, int]], least_done_sum: float) -> bool:
+        """Server-content cut (a logic-based Benders cut on one server).
+
+        ``least_done_sum`` must be a lower bound on the summed completion of the tasks of
+        ``members`` (op, option) in every schedule that places all of them on their (common)
+        server: then sum_t done[t] >= least_done_sum - (least_done_sum - floor) * (number of
+        members not placed), floor the least summed completion those tasks ever have. More ops
+        on that server only delay these, so the cut holds for every superset too.
+        """
+        if self.fixed is not None:
+            return False
+        key = frozenset(members)
+        if key in self.content_keys:
+            return False
+        m = self.m
+        tasks = sorted({self.st.acts[i].task for i, _ in members})
+        floor = sum(
+            self.costs.tasks[t].release_s + min(self.win.min_latency[(tt, mi)] for tt, mi in self.modes if tt == t)
+            for t in tasks
+        )
+        if least_done_sum <= floor + 1e-9:
+            return False
+        self.content_keys.add(key)
+        m.content_cons.add(
+            sum(m.done[t] for t in tasks)
+            >= least_done_sum - (least_done_sum - floor) * sum(1 - m.place[io] for io in members)
+        )
+        return True
 
     # ------------------------------------------------------------------ fixing to a solution
 

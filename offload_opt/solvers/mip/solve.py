@@ -473,6 +473,67 @@ def find_conflicts(
     return pairs, cliques
 
 
+MAX_CONTENT_OPS = 7  # server-content cuts enumerate orders: at most 7! = 5040
+
+
+def least_completion_sum(jobs: list[tuple[int, float, float, float]], k: int) -> float:
+    """Least sum over tasks of max(C_j + tail_j) for jobs (task, release, p, tail) on k identical slots.
+
+    Exact: any schedule of identical slots, taken in order of start and list-scheduled on the
+    slot free first, starts nothing later; so the least over all orders of that list schedule
+    is the optimum (orders are enumerated with a bound on the partial sum).
+    """
+    best = math.inf
+    n = len(jobs)
+
+    def rec(order_left: list[int], free: list[float], done: dict[int, float]) -> None:
+        nonlocal best
+        if sum(done.values()) >= best:
+            return
+        if not order_left:
+            best = sum(done.values())
+            return
+        kk = min(range(k), key=lambda x: free[x])
+        for idx, j in enumerate(order_left):
+            t, rel, p, tail = jobs[j]
+            c = max(free[kk], rel) + p
+            old_free, old_done = free[kk], done.get(t)
+            free[kk] = c
+            done[t] = max(old_done if old_done is not None else -math.inf, c + tail)
+            rec(order_left[:idx] + order_left[idx + 1 :], free, done)
+            free[kk] = old_free
+            if old_done is None:
+                del done[t]
+            else:
+                done[t] = old_done
+
+    rec(list(range(n)), [-math.inf] * k, {})
+    return best
+
+
+def content_cuts(model: MipModel, assignments: dict, times: dict, crowded: set[str]) -> int:
+    """Server-content cuts for the ops a solution put on each crowded server (``add_content_cut``)."""
+    st, win = model.st, model.win
+    added = 0
+    for res in crowded:
+        if res.startswith("srv:") and not model.capacity:
+            continue  # one slot of a server: the options do not say which slot, so no cut
+        members = []
+        for i, (_, _, r) in times.items():
+            a = st.acts[i]
+            if r == res and a.kind == "op":
+                members.append((i, assignments[a.task].options[a.local]))
+        if not 1 < len(members) <= MAX_CONTENT_OPS:
+            continue
+        jobs = [
+            (st.acts[i].task, model._option_window(i, o)[0], model._option(i, o).duration_s, win.tail[i][o])
+            for i, o in members
+        ]
+        if model.add_content_cut(members, least_completion_sum(jobs, model.limit.get(res, 1))):
+            added += 1
+    return added
+
+
 # ---------------------------------------------------------------------- polishing / claimed objective
 
 
@@ -600,6 +661,7 @@ class MipOptions:
     log: bool = False
     time_grid: float | None = 0.5
     floor_passes: int = 2
+    content: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.mip_gap, int | float) and self.mip_gap >= 0):
@@ -642,6 +704,7 @@ def _solve(
     log: bool = False,
     time_grid: float | None = 0.5,
     floor_passes: int = 2,
+    content: bool = True,
 ) -> SolverOutput:
     """Solve ``costs`` to proven optimality (or to the time limit); see the module docstring."""
     t0 = time.perf_counter()
@@ -791,7 +854,7 @@ def _solve(
         if found:
             res.solution_loader.load_vars()
             mip_objective = float(res.best_feasible_objective)
-            sol, _, times = extract_solution(model)
+            sol, last_assignments, times = extract_solution(model)
             ev = evaluate(costs, sol)
             if satisfies(target, ev):
                 val = target_value(target, ev, costs)
@@ -812,6 +875,11 @@ def _solve(
                 break
             added = model.add_pairs(pairs) + model.add_cliques(cliques, candidates)
             added += model.separate_load_cuts()
+            if content and target.kind != "makespan":
+                crowded = {r for r, _ in cliques} | {
+                    r for p, rs in pairs.items() for r in rs if not r.startswith("chan:")
+                }
+                added += content_cuts(model, last_assignments, times, crowded)
             info["rounds_added"] = info.get("rounds_added", []) + [added]
             if not added:
                 # every overlap left is one the model already forbids: HiGHS accepted it within its
