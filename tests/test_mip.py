@@ -31,7 +31,15 @@ from offload_opt.solution import (
 )
 from offload_opt.solvers import get_solver, solve, solvers
 from offload_opt.solvers.mip.model import MipModel, Target
-from offload_opt.solvers.mip.solve import build_windows, canonical_slots, load_values, lp_floors
+from offload_opt.solvers.mip.solve import (
+    build_windows,
+    canonical_slots,
+    content_cuts,
+    extract_solution,
+    least_completion_sum,
+    load_values,
+    lp_floors,
+)
 from offload_opt.solvers.mip.structure import Structure
 
 from .conftest import tiny_instance
@@ -248,7 +256,9 @@ def test_optimum_dominates_heuristics(seed):
 def test_heuristic_solutions_satisfy_every_constraint(seed, capacity, time_grid):
     """Windows, cuts and big-Ms are valid: a heuristic's solution, with the windows its own value
     implies, violates no constraint or bound of the full model (every pair ordered; with
-    ``capacity``, every k + 1 ops that may share a k-slot server ordered somewhere)."""
+    ``capacity``, every k + 1 ops that may share a k-slot server ordered somewhere, and the
+    server-content cut of every server's content in that solution)."""
+    n_content = 0
     for costs in (
         generated(seed, users=4, aps=2, max_subtasks=3),
         build_costs(random_tiny(seed, users=2, slots=2)),
@@ -279,7 +289,13 @@ def test_heuristic_solutions_satisfy_every_constraint(seed, capacity, time_grid)
                 model.add_cliques(cliques, candidates)
             sol = canonical_slots(st, h.solution)
             load_values(model, sol, evaluate(costs, sol))
+            if capacity:  # server-content cuts for every server's content in this very solution
+                _, assignments, times = extract_solution(model)
+                servers = {r for _, _, r in times.values() if r is not None and not r.startswith("chan:")}
+                n_content += content_cuts(model, assignments, times, servers)
             assert _violations(model) == [], name
+    if capacity:
+        assert n_content > 0  # the content cuts were really checked
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -309,6 +325,41 @@ def test_variants_equal_brute_force(case, variant):
     r = solve(costs, "mip", time_limit=60, mip_gap=0.0, **variant)
     assert r.termination == "optimal" and r.status == "ok", r.info
     assert close(r.objective, best), (r.objective, best)
+
+
+def _least_sum_by_assignment(jobs, k):
+    """Independent brute force: every map of jobs to slots, every order on each slot."""
+    best = math.inf
+    n = len(jobs)
+    for slots in itertools.product(range(k), repeat=n):
+        per_slot = [[j for j in range(n) if slots[j] == s] for s in range(k)]
+        for combo in itertools.product(*(list(itertools.permutations(js)) for js in per_slot)):
+            done: dict[int, float] = {}
+            for order in combo:
+                t_free = -math.inf
+                for j in order:
+                    task, rel, p, tail = jobs[j]
+                    t_free = max(t_free, rel) + p
+                    done[task] = max(done.get(task, -math.inf), t_free + tail)
+            best = min(best, sum(done.values()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_least_completion_sum_is_exact(seed):
+    """The server-content bound (list schedules over all orders) equals a brute force over slot maps."""
+    rng = random.Random(seed)
+    n, k = rng.randint(2, 5), rng.choice([1, 2, 3])
+    jobs = [
+        (
+            rng.randrange(3),
+            round(rng.uniform(0, 3), 2),
+            round(rng.uniform(0.1, 4), 2),
+            round(rng.uniform(0, 1), 2),
+        )
+        for _ in range(n)
+    ]
+    assert math.isclose(least_completion_sum(jobs, k), _least_sum_by_assignment(jobs, k), rel_tol=1e-12)
 
 
 def _violations(model: MipModel, tol: float = 1e-7) -> list:
