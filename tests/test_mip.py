@@ -488,6 +488,10 @@ def test_rejects_bad_options():
         solve(costs, "mip", gap=0.1)
     with pytest.raises(ValueError, match="threads"):
         solve(costs, "mip", threads=-1)
+    with pytest.raises(ValueError, match="time_grid"):
+        solve(costs, "mip", time_grid=0)
+    with pytest.raises(ValueError, match="floor_passes"):
+        solve(costs, "mip", floor_passes=-1)
     with pytest.raises(ValueError, match="at most one"):
         solve(costs, "mip", max_mean_latency=1.0, min_mean_accuracy=0.5)
     assert math.isfinite(solve(costs, "mip").objective)

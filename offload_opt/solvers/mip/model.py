@@ -860,7 +860,8 @@ class MipModel:
         m = self.m
         tasks = sorted({self.st.acts[i].task for i, _ in members})
         floor = sum(
-            self.costs.tasks[t].release_s + min(self.win.min_latency[(tt, mi)] for tt, mi in self.modes if tt == t)
+            self.costs.tasks[t].release_s
+            + min(self.win.min_latency[(tt, mi)] for tt, mi in self.modes if tt == t)
             for t in tasks
         )
         if least_done_sum <= floor + 1e-9:

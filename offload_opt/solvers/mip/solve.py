@@ -672,6 +672,14 @@ class MipOptions:
             raise ValueError(f"option: warm_start_s must be > 0, got {self.warm_start_s!r}")
         if self.lazy not in LAZY_MODES:
             raise ValueError(f"option: lazy must be one of {LAZY_MODES}, got {self.lazy!r}")
+        if self.time_grid is not None and not (
+            isinstance(self.time_grid, int | float) and math.isfinite(self.time_grid) and self.time_grid > 0
+        ):
+            raise ValueError(
+                f"option: time_grid must be a number of seconds > 0 or None, got {self.time_grid!r}"
+            )
+        if not (isinstance(self.floor_passes, int) and self.floor_passes >= 0):
+            raise ValueError(f"option: floor_passes must be an integer >= 0, got {self.floor_passes!r}")
 
 
 @register(NAME, "exact MIP (Pyomo + HiGHS in memory): optimal decisions with a proven bound", exact=True)
@@ -708,7 +716,18 @@ def _solve(
 ) -> SolverOutput:
     """Solve ``costs`` to proven optimality (or to the time limit); see the module docstring."""
     t0 = time.perf_counter()
-    MipOptions(mip_gap, threads, warm_start, warm_start_s, max_mean_latency, min_mean_accuracy, fix, lazy)
+    MipOptions(
+        mip_gap,
+        threads,
+        warm_start,
+        warm_start_s,
+        max_mean_latency,
+        min_mean_accuracy,
+        fix,
+        lazy,
+        time_grid=time_grid,
+        floor_passes=floor_passes,
+    )
     target = _target(costs, max_mean_latency, min_mean_accuracy)
     info: dict[str, Any] = {"target": target.kind}
     st = Structure.build(costs)
