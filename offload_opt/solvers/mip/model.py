@@ -130,6 +130,11 @@ class MipModel:
         self.opts: dict[int, list[int]] = {}  # allowed option indices per op
         for i in self.ops:
             self.opts[i] = [o for o, ok in enumerate(win.allowed[i]) if ok]
+        # every (op, option) that may run on each resource group (a server's identical slots, a device)
+        self.groups: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
+        for i in self.ops:
+            for o in self.opts[i]:
+                self.groups[self._option(i, o).resources].append((i, o))
         self.node_opts: dict[tuple[int, str], list[int]] = defaultdict(list)
         for i in self.ops:
             options = st.op_of(st.acts[i]).options
@@ -458,10 +463,7 @@ class MipModel:
         if self.fixed is not None or not self.server_cuts:
             return
         m = self.m
-        groups: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
-        for i in self.ops:
-            for o in self.opts[i]:
-                groups[self._option(i, o).resources].append((i, o))
+        groups = self.groups
         m.load_cons = pyo.ConstraintList()
         self.load_groups = [(len(res), members) for res, members in groups.items() if len(members) > len(res)]
         for res, members in groups.items():
@@ -527,10 +529,7 @@ class MipModel:
         """
         grid = self.time_grid
         m = self.m
-        groups: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
-        for i in self.ops:
-            for o in self.opts[i]:
-                groups[self._option(i, o).resources].append((i, o))
+        groups = self.groups
         index = []
         bounds = {}
         per_period: dict[tuple[tuple[str, ...], int], list] = defaultdict(list)

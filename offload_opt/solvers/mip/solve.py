@@ -825,6 +825,7 @@ def _solve(
     opt.set_instance(model.m)
     build_time = time.perf_counter() - tb
     info.update(
+        time_indexed_vars=getattr(model, "time_indexed_vars", 0),
         candidate_pairs=len(candidates),
         options_pruned=sum(not ok for v in win.allowed.values() for ok in v),
         modes_pruned=sum(not ok for ok in win.mode_allowed.values()),
