@@ -40,6 +40,15 @@ def write_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def option_value(text: str) -> Any:
+    """A solver option's value from the command line: JSON when it parses (numbers, true, null, lists),
+    else the text itself (a solver name such as ``greedy``)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 # ---- generate / show ---------------------------------------------------------------------------
 
 
@@ -137,12 +146,28 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start", default=None, help="MIP: heuristic whose solution starts the search")
     p.add_argument("--max-mean-latency", type=float, default=None, help="MIP: mean latency cap (s)")
     p.add_argument("--min-mean-accuracy", type=float, default=None, help="MIP: mean accuracy floor")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other option of the solver, e.g. time_grid=0.25 or floor_passes=0 for mip "
+        "(VALUE read as JSON when it parses, else as text; repeatable; docs/mip.md lists the mip options)",
+    )
     p.set_defaults(func=cmd_solve)
 
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
     names = ("mip_gap", "threads", "warm_start", "max_mean_latency", "min_mean_accuracy")
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    out = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    for item in args.option or []:
+        key, eq, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not (eq and key):
+            raise CLIError(f"--option {item}: expected KEY=VALUE, e.g. time_grid=0.25")
+        if key in out:
+            raise CLIError(f"--option {item}: {key} is already given")
+        out[key] = option_value(text)
+    return out
 
 
 def cmd_solve(args: argparse.Namespace) -> int:

@@ -108,3 +108,29 @@ def test_order_contradicting_precedence_exits_2(inst_path, tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(inst_path), str(sol)]) == 2
     assert "contradicts precedence" in capsys.readouterr().err
+
+
+def test_solve_option_passes_solver_options(inst_path, capsys):
+    capsys.readouterr()
+    args = ["solve", str(inst_path), "--solver", "mip", "--time-limit", "30", "--json"]
+    assert main(args + ["--option", "time_grid=null", "--option", "floor_passes=0"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "ok" and data["feasible"]
+    assert data["info"]["time_grid"] is None  # the option reached the solver
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("bogus=1", "unknown option(s) ['bogus']"),
+        ("time_grid", "expected KEY=VALUE"),
+        ("threads=1", "threads is already given"),
+        ("time_grid=-1", "time_grid must be a number of seconds > 0"),
+    ],
+)
+def test_solve_bad_option_is_one_line_exit_2(inst_path, capsys, option, message):
+    capsys.readouterr()
+    code = main(["solve", str(inst_path), "--solver", "mip", "--threads", "1", "--option", option])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1

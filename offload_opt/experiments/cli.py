@@ -8,13 +8,12 @@ parsed here (not by argparse) so that a bad one is reported in one line
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offload_opt.cli import CLIError
+from offload_opt.cli import CLIError, option_value
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -117,11 +116,7 @@ def _solver_options(args: argparse.Namespace, exact: list[str | None]) -> dict[s
         if not (colon and eq and solver.strip() and key.strip()):
             raise CLIError(f"--option {item}: expected SOLVER:KEY=VALUE, e.g. local-search:max_iters=500")
         _names("--option", solver)
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        out.setdefault(solver.strip(), {})[key.strip()] = value
+        out.setdefault(solver.strip(), {})[key.strip()] = option_value(text)
     return out
 
 
