@@ -161,7 +161,7 @@ def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
     out = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     for item in args.option or []:
         key, eq, text = item.partition("=")
-        key = key.strip().replace("-", "_")
+        key = key.strip()
         if not (eq and key):
             raise CLIError(f"--option {item}: expected KEY=VALUE, e.g. time_grid=0.25")
         if key in out:
