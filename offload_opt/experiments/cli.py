@@ -8,43 +8,24 @@ parsed here (not by argparse) so that a bad one is reported in one line
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offload_opt.cli import CLIError, option_value
+from offload_opt._cliutil import (
+    CLIError,
+    check_output_file,
+    option_value,
+    parse_number,
+    read_input,
+    scenario_value,
+)
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
+_number = parse_number  # the one number parser of every command (offload_opt._cliutil)
+
 
 # ---- parsing helpers ------------------------------------------------------------------------------
-
-
-def _number(
-    flag: str,
-    text: str | None,
-    kind: Callable[[str], Any] = float,
-    *,
-    minimum: float | None = None,
-    strict: bool = False,
-    allow_none: bool = True,
-) -> Any:
-    """Parse ``text`` as ``kind``; CLIError naming ``flag`` when it is not a number in range."""
-    if text is None:
-        if allow_none:
-            return None
-        raise CLIError(f"{flag}: a value is required")
-    try:
-        value = kind(text)
-    except ValueError:
-        what = "an integer" if kind is int else "a number"
-        raise CLIError(f"{flag}: expected {what}, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise CLIError(f"{flag}: must be finite, got {text!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise CLIError(f"{flag}: must be {'>' if strict else '>='} {minimum:g}, got {text}")
-    return value
 
 
 def _names(flag: str, text: str | None) -> list[str] | None:
@@ -69,10 +50,23 @@ def _exact(text: str) -> str | None:
     return _names("--exact", text)[0]  # type: ignore[index]
 
 
-def _table_output(flag: str, text: str) -> Path:
+def _table_output(flag: str, text: str, plot: bool = False) -> Path:
+    """The results table at ``-o``: .csv or .parquet, somewhere a file can be written (and its plot)."""
     path = Path(text)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise CLIError(f"{flag} {text}: the extension must be .csv or .parquet")
+    check_output_file(text, flag)
+    if plot:
+        check_output_file(path.with_suffix(".png"), f"{flag} {text}: plot")
+    return path
+
+
+def _plot_output(flag: str, text: str) -> Path:
+    """A plot at ``-o``: .png, .pdf or .svg, somewhere a file can be written."""
+    path = Path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise CLIError(f"{flag} {text}: the extension must be one of {', '.join(PLOT_SUFFIXES)}")
+    check_output_file(text, flag)
     return path
 
 
@@ -87,15 +81,7 @@ def _scenario_overrides(items: list[str] | None) -> dict[str, Any]:
         name = name.strip().replace("-", "_")
         if not sep or name not in fields:
             raise CLIError(f"--set {item}: expected KNOB=VALUE with a scenario knob ({', '.join(fields)})")
-        default = fields[name]
-        if isinstance(default, bool):
-            out[name] = value.lower() in ("1", "true", "yes")
-        elif isinstance(default, int):
-            out[name] = _number(f"--set {name}", value, int)
-        elif isinstance(default, float) or default is None:
-            out[name] = _number(f"--set {name}", value, float)
-        else:
-            out[name] = value
+        out[name] = scenario_value(f"--set {name}", fields[name], value)
     return out
 
 
@@ -176,10 +162,10 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _load_instance(path: str):
+def _load_instance(path: str) -> Any:
     from offload_opt.instance import Instance
 
-    return Instance.from_json(path)
+    return read_input(path, Instance.from_json)
 
 
 # ---- gap -----------------------------------------------------------------------------------------
@@ -208,7 +194,7 @@ def cmd_gap(args: argparse.Namespace) -> int:
     from offload_opt.experiments.gap import format_gap_summary, run_gap
     from offload_opt.solvers import solvers
 
-    output = _table_output("-o", args.output)
+    output = _table_output("-o", args.output, plot=not args.no_plot)
     exact = _exact(args.exact)
     if exact is None:
         raise CLIError("--exact: the gap study needs an exact solver")
@@ -265,9 +251,8 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from offload_opt.experiments.frontier import front_violations, run_frontier
     from offload_opt.plot.frontier import save_frontier_plot
 
-    output = Path(args.output)
-    if output.suffix.lower() not in PLOT_SUFFIXES:
-        raise CLIError(f"-o {args.output}: the extension must be one of {', '.join(PLOT_SUFFIXES)}")
+    output = _plot_output("-o", args.output)
+    check_output_file(output.with_suffix(".csv"), f"-o {args.output}: table")
     points = _number("--points", args.points, int, minimum=2)
     exact = _exact(args.exact)
     heuristics, baselines = _names("--solvers", args.solvers), _names("--baselines", args.baselines)
@@ -461,11 +446,9 @@ def cmd_plot_schedule(args: argparse.Namespace) -> int:
     from offload_opt.plot.gantt import save_schedule_plot, server_backlog
     from offload_opt.solution import Solution
 
-    output = Path(args.output)
-    if output.suffix.lower() not in PLOT_SUFFIXES:
-        raise CLIError(f"-o {args.output}: the extension must be one of {', '.join(PLOT_SUFFIXES)}")
+    output = _plot_output("-o", args.output)
     inst = _load_instance(args.instance)
-    sol = Solution.from_json(args.solution)
+    sol = read_input(args.solution, Solution.from_json)
     ev = evaluate(build_costs(inst, actual=args.actual), sol)
     if not ev.schedule:
         raise CLIError(
@@ -512,6 +495,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise CLIError(f"-o {args.output}: not a directory")
+    check_output_file(out / "instance.json", f"-o {args.output}:")
     run_demo(
         out,
         time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),

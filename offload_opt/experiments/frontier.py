@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from offload_opt.experiments.runner import Job, run_sweep
+from offload_opt._cliutil import exclusive_lock
+from offload_opt.experiments.runner import Job, check_output, run_sweep
 from offload_opt.instance import Instance
 
 TAG_COLUMNS = ["role", "latency_cap_s", "latency_weight_per_s"]
@@ -294,15 +295,28 @@ def run_frontier(
         "finalize": add_front_columns,
     }
     first = frontier_jobs(instance, exact, heuristics, baselines, points, **common)
-    df = run_sweep(first, output, resume=resume, desc="frontier (extremes, heuristics)", **sweep)
+    if output is None:
+        df = run_sweep(first, None, desc="frontier (extremes, heuristics)", **sweep)
+    else:  # both phases under one lock: no other sweep writes the file between them
+        with exclusive_lock(check_output(output), "sweep"):
+            df = run_sweep(first, output, resume=resume, desc="frontier (extremes, heuristics)", **sweep)
+            if exact is None:
+                return df
+            caps = latency_caps(*sweep_range(df), points)
+            if not caps:
+                return df
+            jobs = frontier_jobs(instance, exact, heuristics, baselines, points, caps=caps, **common)
+            # the first phase's rows are done: only the caps run (again, without resume)
+            redo = [] if resume else [j.key for j in jobs[len(first) :]]
+            return run_sweep(
+                jobs, output, redo=redo, desc="frontier (exact sweep)", announce_skips=False, **sweep
+            )
     if exact is None:
         return df
     caps = latency_caps(*sweep_range(df), points)
     if not caps:
         return df
     jobs = frontier_jobs(instance, exact, heuristics, baselines, points, caps=caps, **common)
-    if output is not None:  # the first phase's rows are done: only the caps run
-        return run_sweep(jobs, output, desc="frontier (exact sweep)", announce_skips=False, **sweep)
     rest = run_sweep(jobs[len(first) :], None, desc="frontier (exact sweep)", **{**sweep, "finalize": None})
     both = pd.concat([df.drop(columns=DERIVED_COLUMNS), rest], ignore_index=True)
     return add_front_columns(both)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from offload_opt._cliutil import atomic_target, exclusive_lock
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.instance import Instance
@@ -147,13 +150,9 @@ def _mean_reward(ev: Evaluation | None) -> float | None:
     return ev.total_reward / len(ev.tasks) if ev is not None and ev.tasks else None
 
 
-def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
-    """Run one job; the row (without the experiment's derived columns) and the solver's Result.
-
-    A solver that raises gives an ``error`` row naming the exception instead of
-    stopping the sweep; such rows are retried when the sweep is run again.
-    """
-    row: dict[str, Any] = {
+def job_row(job: Job) -> dict[str, Any]:
+    """The identity columns of ``job``'s row (key, instance, solver, parameters, tags)."""
+    return {
         "key": job.key,
         "instance": job.instance.name,
         "instance_path": job.instance_path,
@@ -164,6 +163,27 @@ def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
         "options": json.dumps(job.options, sort_keys=True),
         **job.tags,
     }
+
+
+def error_row(job: Job, message: str) -> dict[str, Any]:
+    """An ``error`` row of ``job`` that did not run to the end (retried when the sweep is run again)."""
+    return {
+        **job_row(job),
+        "status": "error",
+        "termination": "error",
+        "feasible": False,
+        "message": " ".join(message.split()),
+        **versions(),
+    }
+
+
+def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
+    """Run one job; the row (without the experiment's derived columns) and the solver's Result.
+
+    A solver that raises gives an ``error`` row naming the exception instead of
+    stopping the sweep; such rows are retried when the sweep is run again.
+    """
+    row = job_row(job)
     instance = job.instance
     if job.objective_changes:
         objective = instance.objective
@@ -263,6 +283,16 @@ def columns_for(
 
 # ---- the journal -----------------------------------------------------------------------------
 
+KEY_PATTERN = re.compile(r"[0-9a-f]{20}")
+STATUSES = ("ok", "warning", "error")
+# columns that must read back as numbers (or be empty) and as booleans (or be empty) for a row to count
+NUMERIC_COLUMNS = frozenset(
+    ["time_limit_s", "seed", "objective", "bound", "bound_gap", "n_tasks", "mean_latency_s", "mean_quality"]
+    + ["mean_reward", "makespan_s", "eval_objective", "eval_mean_latency_s", "eval_mean_quality"]
+    + ["eval_mean_reward", "runtime_s", "build_time_s"]
+)
+BOOL_COLUMNS = frozenset(["feasible", "eval_feasible"])
+
 
 def check_output(path: str | Path) -> Path:
     """The output path, or ValueError when its extension is neither .csv nor .parquet."""
@@ -280,14 +310,58 @@ def journal_path(output: Path) -> Path:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A results table (CSV or Parquet) as written by ``run_sweep``; floats round-trip exactly."""
-    path = Path(path)
+    """A results table (CSV or Parquet) as written by ``run_sweep``; floats round-trip exactly.
+
+    Rows that do not parse (see ``valid_row``) are left out.
+    """
+    return _read_valid(Path(path))[0]
+
+
+def valid_row(header: Sequence[str], cells: Sequence[str]) -> bool:
+    """Whether one CSV row of a results table is whole and readable: as many cells as the header, a key
+    of 20 hex digits, a known status, numbers (or nothing) in the number columns, True/False (or nothing)
+    in the boolean ones. A row cut short, a stray line or a cell overwritten by text fails."""
+    if len(cells) != len(header):
+        return False
+    for column, text in zip(header, cells, strict=True):
+        if column == "key" and not KEY_PATTERN.fullmatch(text):
+            return False
+        if column == "status" and text not in STATUSES:
+            return False
+        if column in BOOL_COLUMNS and text not in ("", "True", "False"):
+            return False
+        if column in NUMERIC_COLUMNS and text != "":
+            try:
+                float(text)
+            except ValueError:
+                return False
+    return True
+
+
+def _read_valid(path: Path) -> tuple[pd.DataFrame, int]:
+    """The readable rows of a results table and how many rows were left out as malformed."""
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
+        df = pd.read_parquet(path)
+        if df.empty or "key" not in df.columns or "status" not in df.columns:
+            return df, 0
+        ok = df["key"].astype(str).str.fullmatch(KEY_PATTERN.pattern) & df["status"].isin(STATUSES)
+        return df[ok].reset_index(drop=True), int((~ok).sum())
     _drop_partial_line(path)
-    if path.stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_csv(path, **_ROUND_TRIP)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    if not lines:
+        return pd.DataFrame(), 0
+    header = next(csv.reader([lines[0]]))
+    kept, dropped = [lines[0]], 0
+    for line in lines[1:]:  # every row is one physical line (messages are flattened to one line)
+        try:
+            cells = next(csv.reader([line]), [])
+        except csv.Error:
+            cells = []
+        if valid_row(header, cells):
+            kept.append(line)
+        elif line.strip():
+            dropped += 1
+    return pd.read_csv(io.StringIO("".join(kept)), **_ROUND_TRIP), dropped
 
 
 def _drop_partial_line(path: Path) -> None:
@@ -331,18 +405,24 @@ class Journal:
         self._fh.close()
 
 
-def _load_done(output: Path, columns: list[str], derived: Sequence[str]) -> pd.DataFrame:
-    """Rows already in the output and its journal, each key once, without error rows."""
-    frames = []
+def _load_done(
+    output: Path, columns: list[str], derived: Sequence[str], mine: set[str], redo: set[str]
+) -> tuple[pd.DataFrame, int]:
+    """Rows to keep from the output and its journal, each key once, and how many malformed rows were
+    left out. Dropped as well: this sweep's error rows (``mine``: retried) and the rows of ``redo``
+    (rerun from scratch). Other sweeps' rows in the same file, error rows included, are all kept.
+    """
+    frames, malformed = [], 0
     for path in dict.fromkeys([output, journal_path(output)]):
         if path.exists() and path.stat().st_size > 0:
             try:
-                df = read_table(path)
+                df, bad = _read_valid(path)
             except Exception as exc:  # unreadable: refuse rather than overwrite someone's file
                 raise ValueError(
                     f"{path}: cannot read the existing results ({exc}); move it or choose another -o"
                 ) from None
-            if df.empty:
+            malformed += bad
+            if df.empty and not len(df.columns):
                 continue
             df = df.drop(columns=[c for c in derived if c in df.columns])
             if set(df.columns) != set(columns):
@@ -354,41 +434,54 @@ def _load_done(output: Path, columns: list[str], derived: Sequence[str]) -> pd.D
                 )
             frames.append(df[columns])
     if not frames:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), malformed
     done = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     done = done.drop_duplicates("key", keep="first")
-    return done[done["status"] != "error"].reset_index(drop=True)
+    drop = done["key"].isin(redo) | (done["key"].isin(mine) & (done["status"] == "error"))
+    return done[~drop].reset_index(drop=True), malformed
 
 
 def _write_frame(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` (CSV or Parquet by extension) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix.lower() == ".parquet":
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    """Write ``df`` to ``path`` (CSV or Parquet by extension) atomically, with the umask's file mode."""
+    with atomic_target(path, flag="-o") as tmp:
+        if path.suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 # ---- execution back-ends ---------------------------------------------------------------------
 
+Worker = Callable[[Job], dict[str, Any]]
 
-def _serial(jobs: Sequence[Job]) -> Iterator[dict[str, Any]]:
+
+def _lost(job: Job, exc: BaseException) -> dict[str, Any]:
+    """The error row of a job whose worker failed to return (killed, out of memory, unpicklable)."""
+    what = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return error_row(job, f"worker failed before returning this run ({what}); rerun the sweep to retry")
+
+
+def _serial(jobs: Sequence[Job], worker: Worker = run_job) -> Iterator[dict[str, Any]]:
     for job in jobs:
-        yield run_job(job)
+        yield worker(job)
 
 
-def _processes(jobs: Sequence[Job], n_jobs: int) -> Iterator[dict[str, Any]]:
+def _processes(jobs: Sequence[Job], n_jobs: int, worker: Worker = run_job) -> Iterator[dict[str, Any]]:
+    """Rows from ``n_jobs`` spawned worker processes. A worker that dies (killed, out of memory) breaks
+    the pool: every run it had not returned becomes an error row, the finished rows stand."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn: workers start clean (no inherited solver threads or locks); they import offload_opt themselves
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, job) for job in jobs]
+        futures = {pool.submit(worker, job): job for job in jobs}
         try:
             for fut in as_completed(futures):
-                yield fut.result()
+                try:
+                    row = fut.result()
+                except Exception as exc:  # BrokenProcessPool and the like: recorded, the sweep goes on
+                    row = _lost(futures[fut], exc)
+                yield row
         finally:
             for fut in futures:
                 fut.cancel()
@@ -405,29 +498,36 @@ def _dask(jobs: Sequence[Job], scheduler: Any) -> Iterator[dict[str, Any]]:
     except OSError as exc:
         raise ValueError(f"--scheduler: cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
     try:
-        futures = [client.submit(run_job_serialised, job, pure=False) for job in jobs]
+        futures = {client.submit(run_job_serialised, job, pure=False): job for job in jobs}
         try:
-            for fut in as_completed(futures):
-                yield fut.result()
+            for fut in as_completed(list(futures)):
+                try:
+                    row = fut.result()
+                except Exception as exc:  # KilledWorker and the like: recorded, the sweep goes on
+                    row = _lost(futures[fut], exc)
+                yield row
         finally:
-            client.cancel(futures)
+            client.cancel(list(futures))
     finally:
         if own:
             client.close()
 
 
-def execute(jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None) -> Iterator[dict[str, Any]]:
-    """Rows of ``jobs`` in the order they finish."""
+def execute(
+    jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None, worker: Worker = run_job
+) -> Iterator[dict[str, Any]]:
+    """Rows of ``jobs`` in the order they finish. ``worker`` runs one job (serially or in the local
+    processes; it must be importable by name there); Dask workers always run ``run_job_serialised``."""
     if not jobs:
         return iter(())
     if scheduler is not None:
         return _dask(jobs, scheduler)
     if n_jobs > 1 and len(jobs) > 1:
-        return _processes(jobs, min(n_jobs, len(jobs)))
-    return _serial(jobs)
+        return _processes(jobs, min(n_jobs, len(jobs)), worker)
+    return _serial(jobs, worker)
 
 
-def _progress(total: int, desc: str, quiet: bool):
+def _progress(total: int, desc: str, quiet: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(
@@ -446,6 +546,30 @@ def check_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+def _validate_solver_options(solver: str, options: dict[str, Any]) -> None:
+    """ValueError naming the bad option when ``options`` are not options of ``solver``.
+
+    Uses the solvers' own ``parse_options(solver, options)`` where this version has it; otherwise nothing
+    is checked here (each job then fails on its own, as an error row).
+    """
+    try:
+        from offload_opt.solvers.base import parse_options  # type: ignore[attr-defined]
+    except ImportError:  # fallback until the solvers have parse_options (removed at merge)
+        return
+    parse_options(solver, dict(options))
+
+
+def validate_jobs(jobs: Sequence[Job]) -> None:
+    """Check every distinct (solver, options) of a sweep once, before any job runs, so that a bad
+    ``--option`` is one line and exit 2 instead of a column of error rows."""
+    seen: set[tuple[str, str]] = set()
+    for job in jobs:
+        ident = (job.solver, json.dumps(job.options, sort_keys=True, default=str))
+        if ident not in seen:
+            seen.add(ident)
+            _validate_solver_options(job.solver, job.options)
+
+
 def run_sweep(
     jobs: Sequence[Job],
     output: str | Path | None = None,
@@ -454,6 +578,7 @@ def run_sweep(
     scheduler: Any = None,
     quiet: bool = False,
     resume: bool = True,
+    redo: Sequence[str] = (),
     desc: str = "sweep",
     tag_columns: Sequence[str] | None = None,
     eval_columns: bool | None = None,
@@ -466,14 +591,20 @@ def run_sweep(
 
     With ``output``, rows are appended to the journal as they finish and the
     output file is rewritten at the end in job order (rows of other sweeps in
-    the same file are kept after them; ``finalize`` sees each group on its
-    own). ``resume=False`` starts afresh.
+    the same file are kept after them, error rows included; ``finalize`` sees
+    each group on its own). ``resume=False`` reruns every job of this sweep
+    (its old rows are replaced; other sweeps' rows stay); ``redo`` names the
+    keys to rerun when resuming. Malformed rows (``valid_row``) are dropped,
+    with a note, and their runs recomputed. The output is locked for the whole
+    sweep (``exclusive_lock``): a second sweep on the same file stops at once
+    with a one-line ValueError instead of racing this one.
     ``on_row`` is called after each row is safely written (progress hooks, tests).
     """
     check_jobs(n_jobs)
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError("sweep: two jobs have the same instance, solver and parameters")
+    validate_jobs(jobs)
     columns = columns_for(jobs, tag_columns, eval_columns)
     if output is None:
         rows = {}
@@ -487,12 +618,48 @@ def run_sweep(
         return finalize(df) if finalize is not None else df
 
     output = check_output(output)
+    with exclusive_lock(output, "sweep"):
+        return _run_locked(
+            jobs,
+            keys,
+            columns,
+            output,
+            n_jobs,
+            scheduler,
+            quiet,
+            set(keys) if not resume else set(redo),
+            desc,
+            derived_columns,
+            finalize,
+            on_row,
+            announce_skips,
+        )
+
+
+def _run_locked(
+    jobs: Sequence[Job],
+    keys: list[str],
+    columns: list[str],
+    output: Path,
+    n_jobs: int,
+    scheduler: Any,
+    quiet: bool,
+    redo: set[str],
+    desc: str,
+    derived_columns: Sequence[str],
+    finalize: Callable[[pd.DataFrame], pd.DataFrame] | None,
+    on_row: Callable[[dict[str, Any]], None] | None,
+    announce_skips: bool,
+) -> pd.DataFrame:
+    """``run_sweep`` with an output, while holding its lock."""
     journal = journal_path(output)
-    if not resume:
-        for p in dict.fromkeys([output, journal]):
-            if p.exists():
-                p.unlink()
-    done = _load_done(output, columns, derived_columns)
+    done, malformed = _load_done(output, columns, derived_columns, set(keys), redo)
+    if malformed and not quiet:
+        print(
+            f"{desc}: left out {malformed} malformed row(s) of {output} (cut short, unreadable cells or stray "
+            "lines); their runs are done again",
+            file=sys.stderr,
+        )
     _write_frame(done, journal)  # one clean journal: the rows so far, each once, current header
     done_keys = set(done["key"])
     todo = [j for j in jobs if j.key not in done_keys]
@@ -501,16 +668,24 @@ def run_sweep(
             f"{desc}: {len(done_keys & set(keys))} of {len(jobs)} runs already in {output}, skipping them",
             file=sys.stderr,
         )
+    lost = 0
     writer = Journal(journal, columns)
     try:
         with _progress(len(todo), desc, quiet) as bar:
             for row in execute(todo, n_jobs, scheduler):
                 writer.append(row)
+                lost += str(row.get("message", "")).startswith("worker failed")
                 bar.update()
                 if on_row is not None:
                     on_row(row)
     finally:
         writer.close()
+    if lost and not quiet:
+        print(
+            f"{desc}: {lost} run(s) lost with a worker process (killed or out of memory?): recorded as error "
+            "rows, retried when the sweep is run again",
+            file=sys.stderr,
+        )
     table = read_table(journal)
     order = {k: i for i, k in enumerate(keys)}
     current = table["key"].isin(order)
