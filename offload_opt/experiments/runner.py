@@ -346,12 +346,15 @@ def _read_valid(path: Path) -> tuple[pd.DataFrame, int]:
             return df, 0
         ok = df["key"].astype(str).str.fullmatch(KEY_PATTERN.pattern) & df["status"].isin(STATUSES)
         return df[ok].reset_index(drop=True), int((~ok).sum())
-    _drop_partial_line(path)
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    dropped = 0
+    if lines and not lines[-1].endswith(("\n", "\r")):  # a run killed mid-write: its last line is partial
+        lines.pop()
+        dropped = 1
     if not lines:
-        return pd.DataFrame(), 0
+        return pd.DataFrame(), dropped
     header = next(csv.reader([lines[0]]))
-    kept, dropped = [lines[0]], 0
+    kept = [lines[0]]
     for line in lines[1:]:  # every row is one physical line (messages are flattened to one line)
         try:
             cells = next(csv.reader([line]), [])
@@ -362,21 +365,6 @@ def _read_valid(path: Path) -> tuple[pd.DataFrame, int]:
         elif line.strip():
             dropped += 1
     return pd.read_csv(io.StringIO("".join(kept)), **_ROUND_TRIP), dropped
-
-
-def _drop_partial_line(path: Path) -> None:
-    """A run killed mid-write may leave a last line without its newline: cut it off."""
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as fh:
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return
-        fh.seek(0)
-        data = fh.read()
-        fh.seek(0)
-        fh.truncate(data.rfind(b"\n") + 1)
 
 
 def _cell(v: Any) -> Any:
