@@ -348,7 +348,7 @@ def _read_valid(path: Path) -> tuple[pd.DataFrame, int]:
         return df[ok].reset_index(drop=True), int((~ok).sum())
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     dropped = 0
-    if lines and not lines[-1].endswith(("\n", "\r")):  # a run killed mid-write: its last line is partial
+    if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):  # a run killed mid-write: last row partial
         lines.pop()
         dropped = 1
     if not lines:
@@ -502,10 +502,12 @@ def _dask(jobs: Sequence[Job], scheduler: Any) -> Iterator[dict[str, Any]]:
 
 
 def execute(
-    jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None, worker: Worker = run_job
+    jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None, worker: Worker | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Rows of ``jobs`` in the order they finish. ``worker`` runs one job (serially or in the local
-    processes; it must be importable by name there); Dask workers always run ``run_job_serialised``."""
+    """Rows of ``jobs`` in the order they finish. ``worker`` (default ``run_job``) runs one job, serially
+    or in the local processes (it must be importable by name there); Dask workers run
+    ``run_job_serialised``."""
+    worker = worker or run_job
     if not jobs:
         return iter(())
     if scheduler is not None:
