@@ -20,7 +20,7 @@ from offload_opt.cli import main
 from offload_opt.experiments import runner
 from offload_opt.experiments.frontier import run_frontier
 from offload_opt.experiments.gap import run_gap
-from offload_opt.experiments.runner import RUNTIME_COLUMNS, Job, execute, read_table, run_sweep
+from offload_opt.experiments.runner import RUNTIME_COLUMNS, Job, SweepSettings, execute, read_table, run_sweep
 from offload_opt.generator import generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -259,3 +259,30 @@ def test_gap_bad_solver_option_exits_2_in_one_line(instances, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "bogus" in err and err.count("\n") == 1
     assert not (tmp_path / "g.csv").exists()
+
+
+# ---- one settings object ---------------------------------------------------------------------------
+
+
+def test_sweep_settings_is_one_frozen_validated_object(instances):
+    import dataclasses
+
+    opts = {"local-search": {"max_iters": 50}}
+    st = SweepSettings(time_limit_s=5.0, seed=3, solver_options=opts, quiet=True)
+    opts["local-search"]["max_iters"] = 1  # the caller's dict changing later does not reach the sweep
+    assert st.options_for("local-search") == {"max_iters": 50} and st.options_for("greedy") == {}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.seed = 4  # type: ignore[misc]
+    for bad, fragment in (
+        ({"n_jobs": 0}, "jobs"),
+        ({"time_limit_s": -1.0}, "time_limit_s"),
+        ({"seed": 1.5}, "seed"),
+    ):
+        with pytest.raises(ValueError, match=fragment):
+            SweepSettings.of(st, **bad)
+    with pytest.raises(TypeError, match="unknown setting"):
+        SweepSettings.of(st, jobs=2)
+    # every experiment takes it; the settings reach each job
+    df = run_gap(instances, ["local-search"], "greedy", None, st)
+    assert set(df["seed"]) == {3} and set(df.loc[df["solver"] == "greedy", "time_limit_s"]) == {5.0}
+    assert set(df.loc[df["solver"] == "local-search", "options"]) == {'{"max_iters": 50}'}

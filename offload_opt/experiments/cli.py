@@ -106,14 +106,6 @@ def _solver_options(args: argparse.Namespace, exact: list[str | None]) -> dict[s
     return out
 
 
-def _sweep_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "n_jobs": _number("--jobs", args.jobs, int, minimum=1),
-        "scheduler": args.scheduler,
-        "quiet": args.quiet,
-    }
-
-
 def _add_common(
     p: argparse.ArgumentParser, *, time_limit: str | None, exact: bool = True, heuristic_limit: bool = True
 ) -> None:
@@ -150,16 +142,22 @@ def _add_common(
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes on stderr")
 
 
-def _limits(args: argparse.Namespace) -> dict[str, Any]:
-    out = {
-        "time_limit_s": _number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
-        "seed": _number("--seed", args.seed, int),
-    }
-    if hasattr(args, "heuristic_time_limit"):
-        out["heuristic_time_limit_s"] = _number(
-            "--heuristic-time-limit", args.heuristic_time_limit, float, minimum=0.0, strict=True
-        )
-    return out
+def _settings(args: argparse.Namespace, exact: list[str | None]) -> Any:
+    """The one ``SweepSettings`` of an experiment command: limits, seed, solver options, back-end."""
+    from offload_opt.experiments.runner import SweepSettings
+
+    heuristic_limit = getattr(args, "heuristic_time_limit", None)
+    return SweepSettings(
+        time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
+        heuristic_time_limit_s=_number(
+            "--heuristic-time-limit", heuristic_limit, float, minimum=0.0, strict=True
+        ),
+        seed=_number("--seed", args.seed, int),
+        solver_options=_solver_options(args, exact),
+        n_jobs=_number("--jobs", args.jobs, int, minimum=1),
+        scheduler=args.scheduler,
+        quiet=args.quiet,
+    )
 
 
 def _load_instance(path: str) -> Any:
@@ -201,11 +199,9 @@ def cmd_gap(args: argparse.Namespace) -> int:
     heuristics = _names("--solvers", args.solvers)
     if heuristics is None:
         heuristics = [n for n, s in solvers().items() if not s.exact]
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, [exact])
+    settings = _settings(args, [exact])
     instances = [(path, _load_instance(path)) for path in args.instances]
-    df = run_gap(
-        instances, heuristics, exact, output, solver_options=opts, plot=not args.no_plot, **limits, **sweep
-    )
+    df = run_gap(instances, heuristics, exact, output, settings, plot=not args.no_plot)
     print(format_gap_summary(df, exact))
     print(f"wrote {output}" + ("" if args.no_plot else f" and {output.with_suffix('.png')}"))
     return 0
@@ -256,20 +252,18 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     points = _number("--points", args.points, int, minimum=2)
     exact = _exact(args.exact)
     heuristics, baselines = _names("--solvers", args.solvers), _names("--baselines", args.baselines)
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, [exact])
+    settings = _settings(args, [exact])
     inst = _load_instance(args.instance)
     table = output.with_suffix(".csv")
     df = run_frontier(
         inst,
         table,
+        settings,
         instance_path=args.instance,
         exact=exact,
         heuristics=heuristics,
         baselines=baselines,
         points=points,
-        solver_options=opts,
-        **limits,
-        **sweep,
     )
     save_frontier_plot(df, output, title=f"{inst.name}: latency / accuracy trade-off")
     front = df[df["on_front"].astype(bool)]
@@ -342,20 +336,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     baselines = _names("--baselines", args.baselines) or []
     heuristic = (_names("--heuristic", args.heuristic) or [None])[0]
     exact = _exact(args.exact)
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, [exact])
+    settings = _settings(args, [exact])
     overrides = _scenario_overrides(args.set)
     df = run_compare(
         args.scenario,
         seeds,
         output,
+        settings,
         first_seed=first,
         baselines=baselines,
         heuristic=heuristic,
         exact=exact,
-        solver_options=opts,
         overrides=overrides,
-        **limits,
-        **sweep,
     )
     print(format_compare(df))
     print(f"wrote {output}")
@@ -402,18 +394,16 @@ def cmd_planner(args: argparse.Namespace) -> int:
 
     registered = solvers()
     exact = [n for n in (names or []) if registered[n].exact]
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, exact)
+    settings = _settings(args, exact)
     df = run_planner_study(
         args.scenario,
         seeds,
         output,
+        settings,
         first_seed=first,
         solvers=names,
         profiles=profiles,
-        solver_options=opts,
         overrides=_scenario_overrides(args.set),
-        **limits,
-        **sweep,
     )
     print(format_planner(df))
     print(f"wrote {output}")
@@ -491,20 +481,24 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from offload_opt.experiments.demo import run_demo
+    from offload_opt.experiments.runner import SweepSettings
 
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise CLIError(f"-o {args.output}: not a directory")
     check_output_file(out / "instance.json", f"-o {args.output}:")
-    run_demo(
-        out,
-        time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
-        frontier_points=_number("--points", args.points, int, minimum=2),
-        frontier_time_limit_s=_number(
+    settings = SweepSettings(  # the frontier's sweep
+        time_limit_s=_number(
             "--frontier-time-limit", args.frontier_time_limit, float, minimum=0.0, strict=True
         ),
         n_jobs=_number("--jobs", args.jobs, int, minimum=1),
         quiet=args.quiet,
+    )
+    run_demo(
+        out,
+        settings,
+        time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
+        frontier_points=_number("--points", args.points, int, minimum=2),
     )
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from offload_opt.experiments.gap import add_gap_columns
-from offload_opt.experiments.runner import Job, solve_job
+from offload_opt.experiments.runner import Job, SweepSettings, solve_job
 from offload_opt.generator import generate
 from offload_opt.instance import Instance
 from offload_opt.solvers.base import Result
@@ -57,23 +57,33 @@ def comparison_table(rows: pd.DataFrame, exact: str | None) -> pd.DataFrame:
     )
 
 
+DEMO_SETTINGS = SweepSettings(time_limit_s=8.0, n_jobs=2)  # the frontier's: 8 s per exact point, 2 workers
+
+
 def run_demo(
     out_dir: str | Path = "results/demo",
+    settings: SweepSettings | None = None,
     *,
     time_limit_s: float = 20.0,
     frontier_points: int = 5,
-    frontier_time_limit_s: float = 8.0,
-    n_jobs: int = 2,
-    quiet: bool = False,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    frontier_time_limit_s: float | None = None,
     instance: Instance | None = None,
     echo: Callable[[str], Any] = print,
+    **changes: Any,
 ) -> DemoResult:
     """Generate the default instance, solve it with every registered solver, write the plots.
 
-    ``solver_options`` (solver -> options) apply to the solves and the frontier; ``instance``
-    replaces the default instance (tests use a tiny one); ``echo`` prints.
+    ``time_limit_s`` limits the one exact solve of the instance. ``settings`` (default DEMO_SETTINGS,
+    with ``changes``, e.g. ``n_jobs=1``) run the frontier: its ``time_limit_s`` (or
+    ``frontier_time_limit_s``) limits each exact frontier point; its ``solver_options`` apply to the
+    solves and the frontier; its ``quiet`` silences progress. The frontier's own rows in
+    ``frontier.csv`` are always done again; other sweeps' rows there are kept. ``instance`` replaces the
+    default instance (tests use a tiny one); ``echo`` prints.
     """
+    settings = SweepSettings.of(settings or DEMO_SETTINGS, **changes)
+    if frontier_time_limit_s is not None:
+        settings = SweepSettings.of(settings, time_limit_s=frontier_time_limit_s)
+    solver_options, quiet = settings.solver_options, settings.quiet
     from offload_opt.experiments.frontier import run_frontier
     from offload_opt.plot.frontier import save_frontier_plot
     from offload_opt.plot.gantt import save_schedule_plot, server_backlog
@@ -135,20 +145,18 @@ def run_demo(
 
     if exact:
         files["frontier_csv"] = out / "frontier.csv"
+        frontier_settings = SweepSettings.of(
+            settings,
+            solver_options={**solver_options, exact: {"threads": 1, **solver_options.get(exact, {})}},
+            resume=False,
+        )
         points = run_frontier(
             inst,
             files["frontier_csv"],
+            frontier_settings,
             instance_path=str(files["instance"]),
             exact=exact,
             points=frontier_points,
-            time_limit_s=frontier_time_limit_s,
-            solver_options={
-                **(solver_options or {}),
-                exact: {"threads": 1, **(solver_options or {}).get(exact, {})},
-            },
-            n_jobs=n_jobs,
-            quiet=quiet,
-            resume=False,
         )
         files["frontier"] = out / "frontier.png"
         save_frontier_plot(points, files["frontier"], title=f"{inst.name}: latency / accuracy trade-off")

@@ -19,8 +19,8 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -77,6 +77,53 @@ VERSION_COLUMNS = [
 SUFFIXES = (".csv", ".parquet")
 # floats must read back exactly as written (pandas >= 3 does so by default and deprecates the option)
 _ROUND_TRIP = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How every experiment runs its solves, in one object (gap, frontier, compare, planner study, demo).
+
+    ``time_limit_s`` limits each exact solve (every solve in the planner study), ``heuristic_time_limit_s``
+    each other solve; ``seed`` seeds randomised solvers; ``solver_options`` maps a solver name to its
+    options. ``n_jobs`` local worker processes or a Dask ``scheduler`` run the jobs; ``quiet`` silences
+    the progress bar and notes; ``resume=False`` reruns the sweep's rows already in the output.
+    """
+
+    time_limit_s: float | None = None
+    heuristic_time_limit_s: float | None = None
+    seed: int = 0
+    solver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    n_jobs: int = 1
+    scheduler: Any = None
+    quiet: bool = False
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        check_jobs(self.n_jobs)
+        for name in ("time_limit_s", "heuristic_time_limit_s"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, int | float) and math.isfinite(value) and value > 0
+            ):
+                raise ValueError(f"{name}: must be a number of seconds > 0 or None, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed: must be an integer, got {self.seed!r}")
+        # a private copy: later changes to the caller's dicts do not reach a running sweep
+        copied = {str(k): dict(v) for k, v in (self.solver_options or {}).items()}
+        object.__setattr__(self, "solver_options", copied)
+
+    @classmethod
+    def of(cls, settings: SweepSettings | None = None, **changes: Any) -> SweepSettings:
+        """``settings`` (default: the defaults) with ``changes`` applied; TypeError names an unknown field."""
+        base = settings if settings is not None else cls()
+        unknown = sorted(set(changes) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"SweepSettings: unknown setting(s) {unknown}")
+        return replace(base, **changes) if changes else base
+
+    def options_for(self, solver: str) -> dict[str, Any]:
+        """A fresh dict of ``solver``'s options."""
+        return dict(self.solver_options.get(solver, {}))
 
 
 @dataclass
@@ -563,11 +610,8 @@ def validate_jobs(jobs: Sequence[Job]) -> None:
 def run_sweep(
     jobs: Sequence[Job],
     output: str | Path | None = None,
+    settings: SweepSettings | None = None,
     *,
-    n_jobs: int = 1,
-    scheduler: Any = None,
-    quiet: bool = False,
-    resume: bool = True,
     redo: Sequence[str] = (),
     desc: str = "sweep",
     tag_columns: Sequence[str] | None = None,
@@ -576,8 +620,12 @@ def run_sweep(
     finalize: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     announce_skips: bool = True,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Run ``jobs`` and return their rows in job order (with ``finalize``'s derived columns).
+
+    ``settings`` (with ``changes``, e.g. ``quiet=True``) says where and how: ``n_jobs``, ``scheduler``,
+    ``quiet``, ``resume``; the jobs carry their own limits, seeds and options.
 
     With ``output``, rows are appended to the journal as they finish and the
     output file is rewritten at the end in job order (rows of other sweeps in
@@ -590,7 +638,8 @@ def run_sweep(
     with a one-line ValueError instead of racing this one.
     ``on_row`` is called after each row is safely written (progress hooks, tests).
     """
-    check_jobs(n_jobs)
+    settings = SweepSettings.of(settings, **changes)
+    n_jobs, scheduler, quiet, resume = settings.n_jobs, settings.scheduler, settings.quiet, settings.resume
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError("sweep: two jobs have the same instance, solver and parameters")
