@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from offload_opt._cliutil import atomic_target, write_atomic
 from offload_opt.experiments.gap import add_gap_columns
 from offload_opt.experiments.runner import Job, SweepSettings, solve_job
 from offload_opt.generator import generate
@@ -94,7 +95,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     inst = instance if instance is not None else generate(DEMO_SCENARIO, seed=DEMO_SEED)
     files = {"instance": out / "instance.json"}
-    inst.to_json(files["instance"])
+    write_atomic(files["instance"], inst.to_json(), flag="-o")
     echo(
         f"instance {inst.name}: {len(inst.users)} users, {len(inst.aps)} APs, {len(inst.tasks)} tasks "
         f"(digest {inst.digest()}) -> {files['instance']}"
@@ -121,7 +122,8 @@ def run_demo(
             results[name] = result
     table = comparison_table(pd.DataFrame(rows), exact)
     files["solvers"] = out / "solvers.csv"
-    pd.DataFrame(rows).to_csv(files["solvers"], index=False)
+    with atomic_target(files["solvers"]) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     echo("")
     echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-"))
     if exact:
@@ -134,7 +136,7 @@ def run_demo(
     best = max(feasible, key=lambda r: r.objective) if feasible else None
     if best is not None and best.solution is not None and best.evaluation is not None:
         files["solution"] = out / "solution.json"
-        best.solution.to_json(files["solution"])
+        write_atomic(files["solution"], best.solution.to_json())
         files["gantt"] = out / "gantt.png"
         save_schedule_plot(
             best.evaluation,
