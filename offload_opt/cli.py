@@ -256,17 +256,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return 0
+    except (
+        LAST_RESORT
+    ) as exc:  # bad input no command turned into a message (before ValueError: UnicodeDecodeError is one)
+        if os.environ.get("OFFLOAD_OPT_DEBUG"):
+            raise
+        name = getattr(exc, "filename", None)
+        print(f"error: {str(name) + ': ' if name else ''}{describe_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (InputError, CLIError, ValueError) as exc:
         if os.environ.get("OFFLOAD_OPT_DEBUG"):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except LAST_RESORT as exc:  # bad input that no command turned into a message: still one line, exit 2
-        if os.environ.get("OFFLOAD_OPT_DEBUG"):
-            raise
-        name = getattr(exc, "filename", None)
-        print(f"error: {str(name) + ': ' if name else ''}{describe_error(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
