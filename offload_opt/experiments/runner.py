@@ -658,73 +658,66 @@ def run_sweep(
 
     output = check_output(output)
     with exclusive_lock(output, "sweep"):
-        return _run_locked(
-            jobs,
-            keys,
-            columns,
-            output,
-            n_jobs,
-            scheduler,
-            quiet,
-            set(keys) if not resume else set(redo),
-            desc,
-            derived_columns,
-            finalize,
-            on_row,
-            announce_skips,
-        )
+        journal = journal_path(output)
+        redo_keys = set(keys) if not resume else set(redo)
+        todo = _resume(jobs, output, columns, derived_columns, redo_keys, desc, quiet, announce_skips)
+        writer = Journal(journal, columns)
+        try:
+            lost = 0
+            with _progress(len(todo), desc, quiet) as bar:
+                for row in execute(todo, n_jobs, scheduler):
+                    writer.append(row)
+                    lost += str(row.get("message", "")).startswith("worker failed")
+                    bar.update()
+                    if on_row is not None:
+                        on_row(row)
+        finally:
+            writer.close()
+        if lost and not quiet:
+            print(
+                f"{desc}: {lost} run(s) lost with a worker process (killed or out of memory?): recorded as "
+                "error rows, retried when the sweep is run again",
+                file=sys.stderr,
+            )
+        return _rewrite_in_job_order(journal, output, keys, finalize)
 
 
-def _run_locked(
+def _resume(
     jobs: Sequence[Job],
-    keys: list[str],
-    columns: list[str],
     output: Path,
-    n_jobs: int,
-    scheduler: Any,
-    quiet: bool,
+    columns: list[str],
+    derived_columns: Sequence[str],
     redo: set[str],
     desc: str,
-    derived_columns: Sequence[str],
-    finalize: Callable[[pd.DataFrame], pd.DataFrame] | None,
-    on_row: Callable[[dict[str, Any]], None] | None,
+    quiet: bool,
     announce_skips: bool,
-) -> pd.DataFrame:
-    """``run_sweep`` with an output, while holding its lock."""
-    journal = journal_path(output)
-    done, malformed = _load_done(output, columns, derived_columns, set(keys), redo)
+) -> list[Job]:
+    """Rewrite the journal with the rows to keep (see ``_load_done``); the jobs still to run."""
+    keys = {j.key for j in jobs}
+    done, malformed = _load_done(output, columns, derived_columns, keys, redo)
     if malformed and not quiet:
         print(
             f"{desc}: left out {malformed} malformed row(s) of {output} (cut short, unreadable cells or stray "
             "lines); their runs are done again",
             file=sys.stderr,
         )
-    _write_frame(done, journal)  # one clean journal: the rows so far, each once, current header
-    done_keys = set(done["key"])
-    todo = [j for j in jobs if j.key not in done_keys]
-    if done_keys & set(keys) and announce_skips and not quiet:
+    _write_frame(done, journal_path(output))  # one clean journal: the rows so far, each once, current header
+    done_keys = set(done["key"]) & keys
+    if done_keys and not quiet and announce_skips:
         print(
-            f"{desc}: {len(done_keys & set(keys))} of {len(jobs)} runs already in {output}, skipping them",
+            f"{desc}: {len(done_keys)} of {len(jobs)} runs already in {output}, skipping them",
             file=sys.stderr,
         )
-    lost = 0
-    writer = Journal(journal, columns)
-    try:
-        with _progress(len(todo), desc, quiet) as bar:
-            for row in execute(todo, n_jobs, scheduler):
-                writer.append(row)
-                lost += str(row.get("message", "")).startswith("worker failed")
-                bar.update()
-                if on_row is not None:
-                    on_row(row)
-    finally:
-        writer.close()
-    if lost and not quiet:
-        print(
-            f"{desc}: {lost} run(s) lost with a worker process (killed or out of memory?): recorded as error "
-            "rows, retried when the sweep is run again",
-            file=sys.stderr,
-        )
+    return [j for j in jobs if j.key not in done_keys]
+
+
+def _rewrite_in_job_order(
+    journal: Path,
+    output: Path,
+    keys: list[str],
+    finalize: Callable[[pd.DataFrame], pd.DataFrame] | None,
+) -> pd.DataFrame:
+    """Write the output from the journal: this sweep's rows in job order, then other sweeps' rows."""
     table = read_table(journal)
     order = {k: i for i, k in enumerate(keys)}
     current = table["key"].isin(order)
