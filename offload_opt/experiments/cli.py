@@ -1,8 +1,10 @@
 """Experiment subcommands: gap, frontier, compare, planner-study, plot-schedule, demo.
 
 Thin: parse, call the library, print the summary, write files. Numbers are
-parsed here (not by argparse) so that a bad one is reported in one line
-(``error: --points: ...``, exit 2) like every other bad input.
+parsed by ``offload_opt._cliutil.parse_number`` (not by argparse), as on every
+other command, so that a bad one is reported in one line (``error: --points:
+...``, exit 2). Each command builds one ``SweepSettings`` and checks its ``-o``
+before any solve runs.
 """
 
 from __future__ import annotations
