@@ -191,7 +191,7 @@ def atomic_target(path: str | Path, flag: str | None = "-o") -> Iterator[Path]:
 
 def write_atomic(path: str | Path, text: str, flag: str | None = "-o") -> None:
     """Write ``text`` to ``path`` via a temporary file and a rename (never a half-written file)."""
-    with atomic_target(path, flag) as tmp, open(tmp, "w") as fh:
+    with atomic_target(path, flag) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
 
 
