@@ -1,8 +1,8 @@
 """offload_opt: decide where LLM inference runs in a WiFi network, and prove how good that decision is.
 
-Pipeline (each layer knows only the one before it)::
+Pipeline (each layer uses only layers before it; README.md, tests/test_architecture.py)::
 
-    Instance -> physics -> CostTables -> solvers -> evaluate -> experiments -> plots / CLI
+    Instance -> physics -> generator -> CostTables -> Solution -> evaluate -> solvers -> plots -> experiments -> CLI
 """
 
 from offload_opt._serde import InputError

@@ -12,42 +12,25 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_BAD_INPUT = 2
+# the shared plumbing lives in a leaf module (no import cycle with experiments/cli.py); re-exported here
+from offload_opt._cliutil import (
+    EXIT_BAD_INPUT,
+    LAST_RESORT,
+    CLIError,
+    check_output_file,
+    describe_error,
+    option_value,
+    parse_number,
+    read_input,
+    scenario_value,
+    write_atomic,
+)
 
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename (never a half-written file)."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def option_value(text: str) -> Any:
-    """A solver option's value from the command line: JSON when it parses (numbers, true, null, lists),
-    else the text itself (a solver name such as ``greedy``)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
+__all__ = ["EXIT_BAD_INPUT", "CLIError", "build_parser", "main", "option_value", "write_atomic"]
 
 # ---- generate / show ---------------------------------------------------------------------------
 
@@ -67,29 +50,27 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         choices=sorted(SCENARIOS),
         help="named base scenario [default: default]",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
+    p.add_argument("--seed", default="0", metavar="N", help="random seed [default: 0]")
     p.add_argument("--name", default=None, help="instance name (default: derived from scenario and seed)")
     p.add_argument("-o", "--output", default=None, help="output JSON path (default: print to stdout)")
     for name, default, text in scenario_fields():
         flag = "--" + name.replace("_", "-")
-        kind: Callable[[str], Any]
-        if isinstance(default, bool):
-            kind = bool
-        elif isinstance(default, int):
-            kind = int
-        elif isinstance(default, float) or default is None:
-            kind = float
-        else:
-            kind = str
-        p.add_argument(flag, dest=name, type=kind, default=None, help=f"{text} [default: {default}]")
+        p.add_argument(flag, dest=name, default=None, help=f"{text} [default: {default}]")
     p.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from offload_opt.generator import generate, scenario_fields
 
-    overrides = {n: getattr(args, n) for n, _, _ in scenario_fields() if getattr(args, n) is not None}
-    inst = generate(args.scenario, seed=args.seed, name=args.name, **overrides)
+    overrides = {
+        n: scenario_value("--" + n.replace("_", "-"), default, getattr(args, n))
+        for n, default, _ in scenario_fields()
+        if getattr(args, n) is not None
+    }
+    seed = parse_number("--seed", args.seed, int)
+    if args.output:
+        check_output_file(args.output)
+    inst = generate(args.scenario, seed=seed, name=args.name, **overrides)
     text = inst.to_json()
     if args.output:
         write_atomic(args.output, text)
@@ -112,7 +93,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from offload_opt.instance import Instance
     from offload_opt.report import show_instance
 
-    print(show_instance(Instance.from_json(args.instance)))
+    print(show_instance(read_input(args.instance, Instance.from_json)))
     return 0
 
 
@@ -137,15 +118,15 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("solve", help="solve an instance with a registered solver")
     p.add_argument("instance")
     p.add_argument("--solver", default="greedy", help="solver name (see `solvers`)")
-    p.add_argument("--time-limit", type=float, default=None, help="time limit (s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of randomised solvers")
+    p.add_argument("--time-limit", default=None, metavar="S", help="time limit (s)")
+    p.add_argument("--seed", default="0", metavar="N", help="random seed of randomised solvers [default: 0]")
     p.add_argument("-o", "--output", default=None, help="write the solution JSON here")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--mip-gap", type=float, default=None, help="MIP: relative gap to stop at")
-    p.add_argument("--threads", type=int, default=None, help="MIP: solver threads")
+    p.add_argument("--mip-gap", default=None, metavar="G", help="MIP: relative gap to stop at")
+    p.add_argument("--threads", default=None, metavar="N", help="MIP: solver threads")
     p.add_argument("--warm-start", default=None, help="MIP: heuristic whose solution starts the search")
-    p.add_argument("--max-mean-latency", type=float, default=None, help="MIP: mean latency cap (s)")
-    p.add_argument("--min-mean-accuracy", type=float, default=None, help="MIP: mean accuracy floor")
+    p.add_argument("--max-mean-latency", default=None, metavar="S", help="MIP: mean latency cap (s)")
+    p.add_argument("--min-mean-accuracy", default=None, metavar="A", help="MIP: mean accuracy floor")
     p.add_argument(
         "--option",
         action="append",
@@ -157,8 +138,14 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
 
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("mip_gap", "threads", "warm_start", "max_mean_latency", "min_mean_accuracy")
-    out = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    numbers = {
+        "mip_gap": parse_number("--mip-gap", args.mip_gap, float, minimum=0.0),
+        "threads": parse_number("--threads", args.threads, int, minimum=1),
+        "max_mean_latency": parse_number("--max-mean-latency", args.max_mean_latency, float),
+        "min_mean_accuracy": parse_number("--min-mean-accuracy", args.min_mean_accuracy, float),
+        "warm_start": args.warm_start,
+    }
+    out = {n: v for n, v in numbers.items() if v is not None}
     for item in args.option or []:
         key, eq, text = item.partition("=")
         key = key.strip()
@@ -175,21 +162,36 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from offload_opt.report import result_json, result_table
     from offload_opt.solvers import solve
 
-    inst = Instance.from_json(args.instance)
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise CLIError(f"--time-limit: must be > 0, got {args.time_limit}")
-    result = solve(
-        inst, solver=args.solver, time_limit=args.time_limit, seed=args.seed, **_solver_options(args)
-    )
+    time_limit = parse_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True)
+    seed = parse_number("--seed", args.seed, int)
+    options = _solver_options(args)
+    if args.output:
+        check_output_file(args.output)
+    inst = read_input(args.instance, Instance.from_json)
+    result = solve(inst, solver=args.solver, time_limit=time_limit, seed=seed, **options)
+    written = None
     if args.output and result.solution is not None:
-        write_atomic(args.output, result.solution.to_json())
+        # an infeasible solution never replaces the file at -o (which may hold a good one): it goes beside it
+        written = Path(args.output) if result.feasible else rejected_path(args.output)
+        write_atomic(written, result.solution.to_json())
     if args.json:
         print(json.dumps(result_json(result), indent=1))
     else:
         print(result_table(result))
-        if args.output and result.solution is not None:
-            print(f"wrote {args.output}")
+    if written is not None and result.feasible and not args.json:
+        print(f"wrote {written}")
+    elif written is not None and not result.feasible:
+        print(
+            f"note: the solution is infeasible: not written to {args.output}; wrote it to {written} instead",
+            file=sys.stderr,
+        )
     return 0 if result.status != "error" else 1
+
+
+def rejected_path(output: str | Path) -> Path:
+    """Where ``solve -o OUTPUT`` puts an infeasible solution: ``<stem>.rejected<suffix>`` beside OUTPUT."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}.rejected{out.suffix or '.json'}")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -208,8 +210,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from offload_opt.report import evaluation_json, evaluation_table
     from offload_opt.solution import Solution
 
-    inst = Instance.from_json(args.instance)
-    sol = Solution.from_json(args.solution)
+    inst = read_input(args.instance, Instance.from_json)
+    sol = read_input(args.solution, Solution.from_json)
     ev = evaluate(build_costs(inst, actual=args.actual), sol)
     if args.json:
         print(json.dumps(evaluation_json(ev, solver=sol.solver), indent=1))
@@ -252,6 +254,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return 0
+    except (
+        LAST_RESORT
+    ) as exc:  # bad input no command turned into a message (before ValueError: UnicodeDecodeError is one)
+        if os.environ.get("OFFLOAD_OPT_DEBUG"):
+            raise
+        name = getattr(exc, "filename", None)
+        print(f"error: {str(name) + ': ' if name else ''}{describe_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (InputError, CLIError, ValueError) as exc:
         if os.environ.get("OFFLOAD_OPT_DEBUG"):
             raise
@@ -261,8 +273,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -1,50 +1,33 @@
 """Experiment subcommands: gap, frontier, compare, planner-study, plot-schedule, demo.
 
 Thin: parse, call the library, print the summary, write files. Numbers are
-parsed here (not by argparse) so that a bad one is reported in one line
-(``error: --points: ...``, exit 2) like every other bad input.
+parsed by ``offload_opt._cliutil.parse_number`` (not by argparse), as on every
+other command, so that a bad one is reported in one line (``error: --points:
+...``, exit 2). Each command builds one ``SweepSettings`` and checks its ``-o``
+before any solve runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offload_opt.cli import CLIError, option_value
+from offload_opt._cliutil import (
+    CLIError,
+    check_output_file,
+    option_value,
+    parse_number,
+    read_input,
+    scenario_value,
+)
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
+_number = parse_number  # the one number parser of every command (offload_opt._cliutil)
+
 
 # ---- parsing helpers ------------------------------------------------------------------------------
-
-
-def _number(
-    flag: str,
-    text: str | None,
-    kind: Callable[[str], Any] = float,
-    *,
-    minimum: float | None = None,
-    strict: bool = False,
-    allow_none: bool = True,
-) -> Any:
-    """Parse ``text`` as ``kind``; CLIError naming ``flag`` when it is not a number in range."""
-    if text is None:
-        if allow_none:
-            return None
-        raise CLIError(f"{flag}: a value is required")
-    try:
-        value = kind(text)
-    except ValueError:
-        what = "an integer" if kind is int else "a number"
-        raise CLIError(f"{flag}: expected {what}, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise CLIError(f"{flag}: must be finite, got {text!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise CLIError(f"{flag}: must be {'>' if strict else '>='} {minimum:g}, got {text}")
-    return value
 
 
 def _names(flag: str, text: str | None) -> list[str] | None:
@@ -69,10 +52,23 @@ def _exact(text: str) -> str | None:
     return _names("--exact", text)[0]  # type: ignore[index]
 
 
-def _table_output(flag: str, text: str) -> Path:
+def _table_output(flag: str, text: str, plot: bool = False) -> Path:
+    """The results table at ``-o``: .csv or .parquet, somewhere a file can be written (and its plot)."""
     path = Path(text)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise CLIError(f"{flag} {text}: the extension must be .csv or .parquet")
+    check_output_file(text, flag)
+    if plot:
+        check_output_file(path.with_suffix(".png"), f"{flag} {text}: plot")
+    return path
+
+
+def _plot_output(flag: str, text: str) -> Path:
+    """A plot at ``-o``: .png, .pdf or .svg, somewhere a file can be written."""
+    path = Path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise CLIError(f"{flag} {text}: the extension must be one of {', '.join(PLOT_SUFFIXES)}")
+    check_output_file(text, flag)
     return path
 
 
@@ -87,15 +83,7 @@ def _scenario_overrides(items: list[str] | None) -> dict[str, Any]:
         name = name.strip().replace("-", "_")
         if not sep or name not in fields:
             raise CLIError(f"--set {item}: expected KNOB=VALUE with a scenario knob ({', '.join(fields)})")
-        default = fields[name]
-        if isinstance(default, bool):
-            out[name] = value.lower() in ("1", "true", "yes")
-        elif isinstance(default, int):
-            out[name] = _number(f"--set {name}", value, int)
-        elif isinstance(default, float) or default is None:
-            out[name] = _number(f"--set {name}", value, float)
-        else:
-            out[name] = value
+        out[name] = scenario_value(f"--set {name}", fields[name], value)
     return out
 
 
@@ -118,14 +106,6 @@ def _solver_options(args: argparse.Namespace, exact: list[str | None]) -> dict[s
         _names("--option", solver)
         out.setdefault(solver.strip(), {})[key.strip()] = option_value(text)
     return out
-
-
-def _sweep_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "n_jobs": _number("--jobs", args.jobs, int, minimum=1),
-        "scheduler": args.scheduler,
-        "quiet": args.quiet,
-    }
 
 
 def _add_common(
@@ -164,22 +144,28 @@ def _add_common(
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes on stderr")
 
 
-def _limits(args: argparse.Namespace) -> dict[str, Any]:
-    out = {
-        "time_limit_s": _number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
-        "seed": _number("--seed", args.seed, int),
-    }
-    if hasattr(args, "heuristic_time_limit"):
-        out["heuristic_time_limit_s"] = _number(
-            "--heuristic-time-limit", args.heuristic_time_limit, float, minimum=0.0, strict=True
-        )
-    return out
+def _settings(args: argparse.Namespace, exact: list[str | None]) -> Any:
+    """The one ``SweepSettings`` of an experiment command: limits, seed, solver options, back-end."""
+    from offload_opt.experiments.runner import SweepSettings
+
+    heuristic_limit = getattr(args, "heuristic_time_limit", None)
+    return SweepSettings(
+        time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
+        heuristic_time_limit_s=_number(
+            "--heuristic-time-limit", heuristic_limit, float, minimum=0.0, strict=True
+        ),
+        seed=_number("--seed", args.seed, int),
+        solver_options=_solver_options(args, exact),
+        n_jobs=_number("--jobs", args.jobs, int, minimum=1),
+        scheduler=args.scheduler,
+        quiet=args.quiet,
+    )
 
 
-def _load_instance(path: str):
+def _load_instance(path: str) -> Any:
     from offload_opt.instance import Instance
 
-    return Instance.from_json(path)
+    return read_input(path, Instance.from_json)
 
 
 # ---- gap -----------------------------------------------------------------------------------------
@@ -208,18 +194,16 @@ def cmd_gap(args: argparse.Namespace) -> int:
     from offload_opt.experiments.gap import format_gap_summary, run_gap
     from offload_opt.solvers import solvers
 
-    output = _table_output("-o", args.output)
+    output = _table_output("-o", args.output, plot=not args.no_plot)
     exact = _exact(args.exact)
     if exact is None:
         raise CLIError("--exact: the gap study needs an exact solver")
     heuristics = _names("--solvers", args.solvers)
     if heuristics is None:
         heuristics = [n for n, s in solvers().items() if not s.exact]
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, [exact])
+    settings = _settings(args, [exact])
     instances = [(path, _load_instance(path)) for path in args.instances]
-    df = run_gap(
-        instances, heuristics, exact, output, solver_options=opts, plot=not args.no_plot, **limits, **sweep
-    )
+    df = run_gap(instances, heuristics, exact, output, settings, plot=not args.no_plot)
     print(format_gap_summary(df, exact))
     print(f"wrote {output}" + ("" if args.no_plot else f" and {output.with_suffix('.png')}"))
     return 0
@@ -265,26 +249,23 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from offload_opt.experiments.frontier import front_violations, run_frontier
     from offload_opt.plot.frontier import save_frontier_plot
 
-    output = Path(args.output)
-    if output.suffix.lower() not in PLOT_SUFFIXES:
-        raise CLIError(f"-o {args.output}: the extension must be one of {', '.join(PLOT_SUFFIXES)}")
+    output = _plot_output("-o", args.output)
+    check_output_file(output.with_suffix(".csv"), f"-o {args.output}: table")
     points = _number("--points", args.points, int, minimum=2)
     exact = _exact(args.exact)
     heuristics, baselines = _names("--solvers", args.solvers), _names("--baselines", args.baselines)
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, [exact])
+    settings = _settings(args, [exact])
     inst = _load_instance(args.instance)
     table = output.with_suffix(".csv")
     df = run_frontier(
         inst,
         table,
+        settings,
         instance_path=args.instance,
         exact=exact,
         heuristics=heuristics,
         baselines=baselines,
         points=points,
-        solver_options=opts,
-        **limits,
-        **sweep,
     )
     save_frontier_plot(df, output, title=f"{inst.name}: latency / accuracy trade-off")
     front = df[df["on_front"].astype(bool)]
@@ -357,20 +338,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     baselines = _names("--baselines", args.baselines) or []
     heuristic = (_names("--heuristic", args.heuristic) or [None])[0]
     exact = _exact(args.exact)
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, [exact])
+    settings = _settings(args, [exact])
     overrides = _scenario_overrides(args.set)
     df = run_compare(
         args.scenario,
         seeds,
         output,
+        settings,
         first_seed=first,
         baselines=baselines,
         heuristic=heuristic,
         exact=exact,
-        solver_options=opts,
         overrides=overrides,
-        **limits,
-        **sweep,
     )
     print(format_compare(df))
     print(f"wrote {output}")
@@ -417,18 +396,16 @@ def cmd_planner(args: argparse.Namespace) -> int:
 
     registered = solvers()
     exact = [n for n in (names or []) if registered[n].exact]
-    limits, sweep, opts = _limits(args), _sweep_args(args), _solver_options(args, exact)
+    settings = _settings(args, exact)
     df = run_planner_study(
         args.scenario,
         seeds,
         output,
+        settings,
         first_seed=first,
         solvers=names,
         profiles=profiles,
-        solver_options=opts,
         overrides=_scenario_overrides(args.set),
-        **limits,
-        **sweep,
     )
     print(format_planner(df))
     print(f"wrote {output}")
@@ -461,11 +438,9 @@ def cmd_plot_schedule(args: argparse.Namespace) -> int:
     from offload_opt.plot.gantt import save_schedule_plot, server_backlog
     from offload_opt.solution import Solution
 
-    output = Path(args.output)
-    if output.suffix.lower() not in PLOT_SUFFIXES:
-        raise CLIError(f"-o {args.output}: the extension must be one of {', '.join(PLOT_SUFFIXES)}")
+    output = _plot_output("-o", args.output)
     inst = _load_instance(args.instance)
-    sol = Solution.from_json(args.solution)
+    sol = read_input(args.solution, Solution.from_json)
     ev = evaluate(build_costs(inst, actual=args.actual), sol)
     if not ev.schedule:
         raise CLIError(
@@ -508,19 +483,24 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from offload_opt.experiments.demo import run_demo
+    from offload_opt.experiments.runner import SweepSettings
 
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise CLIError(f"-o {args.output}: not a directory")
-    run_demo(
-        out,
-        time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
-        frontier_points=_number("--points", args.points, int, minimum=2),
-        frontier_time_limit_s=_number(
+    check_output_file(out / "instance.json", f"-o {args.output}:")
+    settings = SweepSettings(  # the frontier's sweep
+        time_limit_s=_number(
             "--frontier-time-limit", args.frontier_time_limit, float, minimum=0.0, strict=True
         ),
         n_jobs=_number("--jobs", args.jobs, int, minimum=1),
         quiet=args.quiet,
+    )
+    run_demo(
+        out,
+        settings,
+        time_limit_s=_number("--time-limit", args.time_limit, float, minimum=0.0, strict=True),
+        frontier_points=_number("--points", args.points, int, minimum=2),
     )
     return 0
 

@@ -13,14 +13,14 @@ limit), so that a time-limited exact run starts from a comparable plan.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from offload_opt.experiments.runner import Job, run_sweep
+from offload_opt.experiments.runner import Job, SweepSettings, run_sweep
 from offload_opt.experiments.stats import mean_ci
 from offload_opt.generator import generate
 
@@ -57,13 +57,12 @@ def compare_jobs(
     baselines: Sequence[str],
     heuristic: str | None,
     exact: str | None,
-    time_limit_s: float | None,
-    heuristic_time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: SweepSettings | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> list[Job]:
-    opts = solver_options or {}
+    """One job per (seed, solver): the baselines, our heuristic, the exact solver."""
+    st = settings or SweepSettings()
+    heuristic_time_limit_s, seed = st.heuristic_time_limit_s, st.seed
     jobs = []
     for s in seeds:
         inst = generate(scenario, seed=s, **(overrides or {}))
@@ -73,7 +72,7 @@ def compare_jobs(
             return {"scenario": scenario, "instance_seed": s, "role": role}
 
         jobs += [
-            Job(inst, b, heuristic_time_limit_s, seed, dict(opts.get(b, {})), path, tags("baseline"))
+            Job(inst, b, heuristic_time_limit_s, seed, st.options_for(b), path, tags("baseline"))
             for b in baselines
         ]
         if heuristic:
@@ -83,13 +82,13 @@ def compare_jobs(
                     heuristic,
                     heuristic_time_limit_s,
                     seed,
-                    dict(opts.get(heuristic, {})),
+                    st.options_for(heuristic),
                     path,
                     tags("heuristic"),
                 )
             )
         if exact:
-            jobs.append(Job(inst, exact, time_limit_s, seed, dict(opts.get(exact, {})), path, tags("exact")))
+            jobs.append(Job(inst, exact, st.time_limit_s, seed, st.options_for(exact), path, tags("exact")))
     return jobs
 
 
@@ -229,28 +228,28 @@ def run_compare(
     scenario: str = "default",
     seeds: int = 20,
     output: str | Path | None = None,
+    settings: SweepSettings | None = None,
     *,
     first_seed: int = 0,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     heuristic: str | None = None,
     exact: str | None = "mip",
-    time_limit_s: float | None = 60.0,
-    heuristic_time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
     overrides: dict[str, Any] | None = None,
-    n_jobs: int = 1,
-    scheduler: Any = None,
-    quiet: bool = False,
+    **changes: Any,
 ) -> pd.DataFrame:
-    """Run the comparison; one row per (seed, solver)."""
+    """Run the comparison; one row per (seed, solver).
+
+    ``settings`` (with ``changes``) holds limits, seed, options and back-end (``SweepSettings``); without
+    ``settings`` each exact solve gets 60 s.
+    """
     from offload_opt.solvers import get_solver
 
+    settings = SweepSettings.of(settings or SweepSettings(time_limit_s=60.0), **changes)
     check_seeds(seeds)
     heuristic = heuristic or default_heuristic()
     for name in [*baselines, heuristic, *([exact] if exact else [])]:
         get_solver(name)
-    solver_options = {k: dict(v) for k, v in (solver_options or {}).items()}
+    solver_options = {k: dict(v) for k, v in settings.solver_options.items()}
     if exact and "warm_start" not in solver_options.get(exact, {}):
         # the exact solver also starts from our heuristic's plan, so an early stop still has a good incumbent
         solver_options.setdefault(exact, {})["warm_start"] = list(
@@ -262,15 +261,10 @@ def run_compare(
         baselines,
         heuristic,
         exact,
-        time_limit_s,
-        heuristic_time_limit_s,
-        seed,
-        solver_options,
+        SweepSettings.of(settings, solver_options=solver_options),
         overrides,
     )
-    return run_sweep(
-        jobs, output, n_jobs=n_jobs, scheduler=scheduler, quiet=quiet, desc="compare", tag_columns=TAG_COLUMNS
-    )
+    return run_sweep(jobs, output, settings, desc="compare", tag_columns=TAG_COLUMNS)
 
 
 def paired(df: pd.DataFrame, column: str, a: str, b: str) -> np.ndarray:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from offload_opt._cliutil import atomic_target, write_atomic
 from offload_opt.experiments.gap import add_gap_columns
-from offload_opt.experiments.runner import Job, solve_job
+from offload_opt.experiments.runner import Job, SweepSettings, solve_job
 from offload_opt.generator import generate
 from offload_opt.instance import Instance
 from offload_opt.solvers.base import Result
@@ -57,23 +58,33 @@ def comparison_table(rows: pd.DataFrame, exact: str | None) -> pd.DataFrame:
     )
 
 
+DEMO_SETTINGS = SweepSettings(time_limit_s=8.0, n_jobs=2)  # the frontier's: 8 s per exact point, 2 workers
+
+
 def run_demo(
     out_dir: str | Path = "results/demo",
+    settings: SweepSettings | None = None,
     *,
     time_limit_s: float = 20.0,
     frontier_points: int = 5,
-    frontier_time_limit_s: float = 8.0,
-    n_jobs: int = 2,
-    quiet: bool = False,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    frontier_time_limit_s: float | None = None,
     instance: Instance | None = None,
     echo: Callable[[str], Any] = print,
+    **changes: Any,
 ) -> DemoResult:
     """Generate the default instance, solve it with every registered solver, write the plots.
 
-    ``solver_options`` (solver -> options) apply to the solves and the frontier; ``instance``
-    replaces the default instance (tests use a tiny one); ``echo`` prints.
+    ``time_limit_s`` limits the one exact solve of the instance. ``settings`` (default DEMO_SETTINGS,
+    with ``changes``, e.g. ``n_jobs=1``) run the frontier: its ``time_limit_s`` (or
+    ``frontier_time_limit_s``) limits each exact frontier point; its ``solver_options`` apply to the
+    solves and the frontier; its ``quiet`` silences progress. The frontier's own rows in
+    ``frontier.csv`` are always done again; other sweeps' rows there are kept. ``instance`` replaces the
+    default instance (tests use a tiny one); ``echo`` prints.
     """
+    settings = SweepSettings.of(settings or DEMO_SETTINGS, **changes)
+    if frontier_time_limit_s is not None:
+        settings = SweepSettings.of(settings, time_limit_s=frontier_time_limit_s)
+    solver_options, quiet = settings.solver_options, settings.quiet
     from offload_opt.experiments.frontier import run_frontier
     from offload_opt.plot.frontier import save_frontier_plot
     from offload_opt.plot.gantt import save_schedule_plot, server_backlog
@@ -84,7 +95,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     inst = instance if instance is not None else generate(DEMO_SCENARIO, seed=DEMO_SEED)
     files = {"instance": out / "instance.json"}
-    inst.to_json(files["instance"])
+    write_atomic(files["instance"], inst.to_json(), flag="-o")
     echo(
         f"instance {inst.name}: {len(inst.users)} users, {len(inst.aps)} APs, {len(inst.tasks)} tasks "
         f"(digest {inst.digest()}) -> {files['instance']}"
@@ -111,7 +122,8 @@ def run_demo(
             results[name] = result
     table = comparison_table(pd.DataFrame(rows), exact)
     files["solvers"] = out / "solvers.csv"
-    pd.DataFrame(rows).to_csv(files["solvers"], index=False)
+    with atomic_target(files["solvers"]) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     echo("")
     echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-"))
     if exact:
@@ -124,7 +136,7 @@ def run_demo(
     best = max(feasible, key=lambda r: r.objective) if feasible else None
     if best is not None and best.solution is not None and best.evaluation is not None:
         files["solution"] = out / "solution.json"
-        best.solution.to_json(files["solution"])
+        write_atomic(files["solution"], best.solution.to_json())
         files["gantt"] = out / "gantt.png"
         save_schedule_plot(
             best.evaluation,
@@ -135,20 +147,18 @@ def run_demo(
 
     if exact:
         files["frontier_csv"] = out / "frontier.csv"
+        frontier_settings = SweepSettings.of(
+            settings,
+            solver_options={**solver_options, exact: {"threads": 1, **solver_options.get(exact, {})}},
+            resume=False,
+        )
         points = run_frontier(
             inst,
             files["frontier_csv"],
+            frontier_settings,
             instance_path=str(files["instance"]),
             exact=exact,
             points=frontier_points,
-            time_limit_s=frontier_time_limit_s,
-            solver_options={
-                **(solver_options or {}),
-                exact: {"threads": 1, **(solver_options or {}).get(exact, {})},
-            },
-            n_jobs=n_jobs,
-            quiet=quiet,
-            resume=False,
         )
         files["frontier"] = out / "frontier.png"
         save_frontier_plot(points, files["frontier"], title=f"{inst.name}: latency / accuracy trade-off")

@@ -15,14 +15,15 @@ are marked ``on_front = False`` and not drawn.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from offload_opt.experiments.runner import Job, run_sweep
+from offload_opt._cliutil import exclusive_lock
+from offload_opt.experiments.runner import Job, SweepSettings, check_output, run_sweep
 from offload_opt.instance import Instance
 
 TAG_COLUMNS = ["role", "latency_cap_s", "latency_weight_per_s"]
@@ -82,15 +83,13 @@ def frontier_jobs(
     points: int,
     *,
     instance_path: str = "",
-    time_limit_s: float | None = None,
-    heuristic_time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: SweepSettings | None = None,
     caps: Sequence[float] = (),
 ) -> list[Job]:
     """Jobs of the study; without ``caps`` only those that do not need the exact extremes."""
-    given = solver_options or {}
-    opts = dict(given.get(exact, {})) if exact else {}
+    st = settings or SweepSettings()
+    time_limit_s, heuristic_time_limit_s, seed = st.time_limit_s, st.heuristic_time_limit_s, st.seed
+    opts = st.options_for(exact) if exact else {}
 
     def tags(role: str, cap: float | None = None, weight: float | None = None) -> dict[str, Any]:
         return {"role": role, "latency_cap_s": cap, "latency_weight_per_s": weight}
@@ -126,7 +125,7 @@ def frontier_jobs(
                 name,
                 heuristic_time_limit_s,
                 seed,
-                dict(given.get(name, {})),
+                st.options_for(name),
                 instance_path,
                 tags("baseline"),
             )
@@ -139,7 +138,7 @@ def frontier_jobs(
                     name,
                     heuristic_time_limit_s,
                     seed,
-                    dict(given.get(name, {})),
+                    st.options_for(name),
                     instance_path,
                     tags("heuristic", weight=w),
                     objective_changes={"latency_weight_per_s": w},
@@ -248,28 +247,26 @@ def _resolve(names: Sequence[str] | None, defaults: Sequence[str], registered: d
 def run_frontier(
     instance: Instance,
     output: str | Path | None = None,
+    settings: SweepSettings | None = None,
     *,
     instance_path: str = "",
     exact: str | None = "mip",
     heuristics: Sequence[str] | None = None,
     baselines: Sequence[str] | None = None,
     points: int = 15,
-    time_limit_s: float | None = None,
-    heuristic_time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
-    n_jobs: int = 1,
-    scheduler: Any = None,
-    quiet: bool = False,
-    resume: bool = True,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Run the study; every point (with ``on_front``). ``output`` is the CSV/Parquet of the points.
+
+    ``settings`` (with ``changes``) holds limits, seed, options and back-end (``SweepSettings``); with
+    ``resume=False`` this study's rows in ``output`` are done again (other sweeps' rows stay).
 
     ``heuristics`` / ``baselines`` default to DEFAULT_HEURISTICS / DEFAULT_BASELINES
     (those registered); an explicit name that is not registered is an error.
     """
     from offload_opt.solvers import get_solver, solvers
 
+    settings = SweepSettings.of(settings, **changes)
     if not isinstance(points, int) or points < 2:
         raise ValueError(f"--points: must be an integer >= 2, got {points!r}")
     registered = solvers()
@@ -277,32 +274,39 @@ def run_frontier(
         get_solver(exact)
     heuristics = _resolve(heuristics, DEFAULT_HEURISTICS, registered)
     baselines = _resolve(baselines, DEFAULT_BASELINES, registered)
-    common = {
-        "instance_path": instance_path,
-        "time_limit_s": time_limit_s,
-        "heuristic_time_limit_s": heuristic_time_limit_s,
-        "seed": seed,
-        "solver_options": solver_options,
-    }
-    sweep = {
-        "n_jobs": n_jobs,
-        "scheduler": scheduler,
-        "quiet": quiet,
+    common: dict[str, Any] = {"instance_path": instance_path, "settings": settings}
+    resume = settings.resume
+    sweep: dict[str, Any] = {
+        "settings": SweepSettings.of(settings, resume=True),  # phase 2 keeps phase 1's rows (see redo)
         "tag_columns": TAG_COLUMNS,
         "eval_columns": True,
         "derived_columns": DERIVED_COLUMNS,
         "finalize": add_front_columns,
     }
     first = frontier_jobs(instance, exact, heuristics, baselines, points, **common)
-    df = run_sweep(first, output, resume=resume, desc="frontier (extremes, heuristics)", **sweep)
+    if output is None:
+        df = run_sweep(first, None, desc="frontier (extremes, heuristics)", **sweep)
+    else:  # both phases under one lock: no other sweep writes the file between them
+        with exclusive_lock(check_output(output), "sweep"):
+            phase1 = {**sweep, "settings": settings}
+            df = run_sweep(first, output, desc="frontier (extremes, heuristics)", **phase1)
+            if exact is None:
+                return df
+            caps = latency_caps(*sweep_range(df), points)
+            if not caps:
+                return df
+            jobs = frontier_jobs(instance, exact, heuristics, baselines, points, caps=caps, **common)
+            # the first phase's rows are done: only the caps run (again, without resume)
+            redo = [] if resume else [j.key for j in jobs[len(first) :]]
+            return run_sweep(
+                jobs, output, redo=redo, desc="frontier (exact sweep)", announce_skips=False, **sweep
+            )
     if exact is None:
         return df
     caps = latency_caps(*sweep_range(df), points)
     if not caps:
         return df
     jobs = frontier_jobs(instance, exact, heuristics, baselines, points, caps=caps, **common)
-    if output is not None:  # the first phase's rows are done: only the caps run
-        return run_sweep(jobs, output, desc="frontier (exact sweep)", announce_skips=False, **sweep)
     rest = run_sweep(jobs[len(first) :], None, desc="frontier (exact sweep)", **{**sweep, "finalize": None})
     both = pd.concat([df.drop(columns=DERIVED_COLUMNS), rest], ignore_index=True)
     return add_front_columns(both)

@@ -9,14 +9,14 @@ carry ``gap_vs`` = ``optimum`` or ``bound`` so the two are never mixed up.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from offload_opt.experiments.runner import Job, run_sweep
+from offload_opt.experiments.runner import Job, SweepSettings, run_sweep
 from offload_opt.instance import Instance
 
 DERIVED_COLUMNS = ["reference", "gap_vs", "gap"]
@@ -27,23 +27,17 @@ def gap_jobs(
     instances: Sequence[tuple[str, Instance]],
     heuristics: Sequence[str],
     exact: str,
-    time_limit_s: float | None = None,
-    heuristic_time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: SweepSettings | None = None,
 ) -> list[Job]:
     """One job per (instance, solver): the exact solver first, then every heuristic."""
-    opts = solver_options or {}
+    st = settings or SweepSettings()
     jobs = []
     for path, inst in instances:
-        jobs.append(Job(inst, exact, time_limit_s, seed, dict(opts.get(exact, {})), instance_path=path))
+        jobs.append(Job(inst, exact, st.time_limit_s, st.seed, st.options_for(exact), instance_path=path))
         for name in heuristics:
             if name != exact:
-                jobs.append(
-                    Job(
-                        inst, name, heuristic_time_limit_s, seed, dict(opts.get(name, {})), instance_path=path
-                    )
-                )
+                limit = st.heuristic_time_limit_s
+                jobs.append(Job(inst, name, limit, st.seed, st.options_for(name), instance_path=path))
     return jobs
 
 
@@ -141,29 +135,27 @@ def run_gap(
     heuristics: Sequence[str],
     exact: str = "mip",
     output: str | Path | None = None,
+    settings: SweepSettings | None = None,
     *,
-    time_limit_s: float | None = None,
-    heuristic_time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
-    n_jobs: int = 1,
-    scheduler: Any = None,
-    quiet: bool = False,
     plot: bool = True,
-    on_row=None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    **changes: Any,
 ) -> pd.DataFrame:
-    """Run the gap sweep; rows with the gap columns. With ``output``, also a gap plot beside it (PNG)."""
+    """Run the gap sweep; rows with the gap columns. With ``output``, also a gap plot beside it (PNG).
+
+    ``settings`` (with ``changes`` applied, e.g. ``quiet=True``) holds the limits, seed, options and
+    back-end (``SweepSettings``).
+    """
     from offload_opt.solvers import get_solver
 
+    settings = SweepSettings.of(settings, **changes)
     for name in [exact, *heuristics]:
         get_solver(name)
-    jobs = gap_jobs(instances, heuristics, exact, time_limit_s, heuristic_time_limit_s, seed, solver_options)
+    jobs = gap_jobs(instances, heuristics, exact, settings)
     df = run_sweep(
         jobs,
         output,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        quiet=quiet,
+        settings,
         desc="gap",
         derived_columns=DERIVED_COLUMNS,
         finalize=lambda d: add_gap_columns(d, exact),

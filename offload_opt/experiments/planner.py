@@ -11,14 +11,14 @@ is the oracle's actual reward minus the profile's, paired by seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from offload_opt.experiments.compare import _fmt_ci, check_seeds, default_heuristic
-from offload_opt.experiments.runner import Job, run_sweep
+from offload_opt.experiments.runner import Job, SweepSettings, run_sweep
 from offload_opt.experiments.stats import mean_ci
 from offload_opt.generator import PLANNER_PROFILES, generate
 
@@ -31,11 +31,11 @@ def planner_jobs(
     seeds: Sequence[int],
     solvers: Sequence[str],
     profiles: Sequence[str],
-    time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: SweepSettings | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> list[Job]:
+    """One job per (seed, planner profile, solver), judged on the actual values."""
+    st = settings or SweepSettings()
     jobs = []
     for s in seeds:
         for profile in profiles:
@@ -46,9 +46,9 @@ def planner_jobs(
                     Job(
                         inst,
                         name,
-                        time_limit_s,
-                        seed,
-                        dict((solver_options or {}).get(name, {})),
+                        st.time_limit_s,
+                        st.seed,
+                        st.options_for(name),
                         path,
                         {"scenario": scenario, "instance_seed": s, "planner": profile},
                         evaluate_actual=True,
@@ -137,21 +137,22 @@ def run_planner_study(
     scenario: str = "default",
     seeds: int = 20,
     output: str | Path | None = None,
+    settings: SweepSettings | None = None,
     *,
     first_seed: int = 0,
     solvers: Sequence[str] | None = None,
     profiles: Sequence[str] = tuple(PLANNER_PROFILES),
-    time_limit_s: float | None = None,
-    seed: int = 0,
-    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
     overrides: dict[str, Any] | None = None,
-    n_jobs: int = 1,
-    scheduler: Any = None,
-    quiet: bool = False,
+    **changes: Any,
 ) -> pd.DataFrame:
-    """Run the study; one row per (seed, profile, solver) with the ``eval_*`` columns on actual values."""
+    """Run the study; one row per (seed, profile, solver) with the ``eval_*`` columns on actual values.
+
+    ``settings`` (with ``changes``) holds limits, seed, options and back-end (``SweepSettings``);
+    ``time_limit_s`` limits every solve here.
+    """
     from offload_opt.solvers import get_solver
 
+    settings = SweepSettings.of(settings, **changes)
     check_seeds(seeds)
     solvers = list(solvers) if solvers else [default_heuristic()]
     for name in solvers:
@@ -168,17 +169,13 @@ def run_planner_study(
         list(range(first_seed, first_seed + seeds)),
         solvers,
         profiles,
-        time_limit_s,
-        seed,
-        solver_options,
+        settings,
         overrides,
     )
     return run_sweep(
         jobs,
         output,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        quiet=quiet,
+        settings,
         desc="planner-study",
         tag_columns=TAG_COLUMNS,
     )

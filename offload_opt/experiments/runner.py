@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
+import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from offload_opt._cliutil import atomic_target, exclusive_lock
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.instance import Instance
@@ -74,6 +77,53 @@ VERSION_COLUMNS = [
 SUFFIXES = (".csv", ".parquet")
 # floats must read back exactly as written (pandas >= 3 does so by default and deprecates the option)
 _ROUND_TRIP = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How every experiment runs its solves, in one object (gap, frontier, compare, planner study, demo).
+
+    ``time_limit_s`` limits each exact solve (every solve in the planner study), ``heuristic_time_limit_s``
+    each other solve; ``seed`` seeds randomised solvers; ``solver_options`` maps a solver name to its
+    options. ``n_jobs`` local worker processes or a Dask ``scheduler`` run the jobs; ``quiet`` silences
+    the progress bar and notes; ``resume=False`` reruns the sweep's rows already in the output.
+    """
+
+    time_limit_s: float | None = None
+    heuristic_time_limit_s: float | None = None
+    seed: int = 0
+    solver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    n_jobs: int = 1
+    scheduler: Any = None
+    quiet: bool = False
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        check_jobs(self.n_jobs)
+        for name in ("time_limit_s", "heuristic_time_limit_s"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, int | float) and math.isfinite(value) and value > 0
+            ):
+                raise ValueError(f"{name}: must be a number of seconds > 0 or None, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed: must be an integer, got {self.seed!r}")
+        # a private copy: later changes to the caller's dicts do not reach a running sweep
+        copied = {str(k): dict(v) for k, v in (self.solver_options or {}).items()}
+        object.__setattr__(self, "solver_options", copied)
+
+    @classmethod
+    def of(cls, settings: SweepSettings | None = None, **changes: Any) -> SweepSettings:
+        """``settings`` (default: the defaults) with ``changes`` applied; TypeError names an unknown field."""
+        base = settings if settings is not None else cls()
+        unknown = sorted(set(changes) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"SweepSettings: unknown setting(s) {unknown}")
+        return replace(base, **changes) if changes else base
+
+    def options_for(self, solver: str) -> dict[str, Any]:
+        """A fresh dict of ``solver``'s options."""
+        return dict(self.solver_options.get(solver, {}))
 
 
 @dataclass
@@ -147,13 +197,9 @@ def _mean_reward(ev: Evaluation | None) -> float | None:
     return ev.total_reward / len(ev.tasks) if ev is not None and ev.tasks else None
 
 
-def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
-    """Run one job; the row (without the experiment's derived columns) and the solver's Result.
-
-    A solver that raises gives an ``error`` row naming the exception instead of
-    stopping the sweep; such rows are retried when the sweep is run again.
-    """
-    row: dict[str, Any] = {
+def job_row(job: Job) -> dict[str, Any]:
+    """The identity columns of ``job``'s row (key, instance, solver, parameters, tags)."""
+    return {
         "key": job.key,
         "instance": job.instance.name,
         "instance_path": job.instance_path,
@@ -164,6 +210,27 @@ def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
         "options": json.dumps(job.options, sort_keys=True),
         **job.tags,
     }
+
+
+def error_row(job: Job, message: str) -> dict[str, Any]:
+    """An ``error`` row of ``job`` that did not run to the end (retried when the sweep is run again)."""
+    return {
+        **job_row(job),
+        "status": "error",
+        "termination": "error",
+        "feasible": False,
+        "message": " ".join(message.split()),
+        **versions(),
+    }
+
+
+def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
+    """Run one job; the row (without the experiment's derived columns) and the solver's Result.
+
+    A solver that raises gives an ``error`` row naming the exception instead of
+    stopping the sweep; such rows are retried when the sweep is run again.
+    """
+    row = job_row(job)
     instance = job.instance
     if job.objective_changes:
         objective = instance.objective
@@ -263,6 +330,16 @@ def columns_for(
 
 # ---- the journal -----------------------------------------------------------------------------
 
+KEY_PATTERN = re.compile(r"[0-9a-f]{20}")
+STATUSES = ("ok", "warning", "error")
+# columns that must read back as numbers (or be empty) and as booleans (or be empty) for a row to count
+NUMERIC_COLUMNS = frozenset(
+    ["time_limit_s", "seed", "objective", "bound", "bound_gap", "n_tasks", "mean_latency_s", "mean_quality"]
+    + ["mean_reward", "makespan_s", "eval_objective", "eval_mean_latency_s", "eval_mean_quality"]
+    + ["eval_mean_reward", "runtime_s", "build_time_s"]
+)
+BOOL_COLUMNS = frozenset(["feasible", "eval_feasible"])
+
 
 def check_output(path: str | Path) -> Path:
     """The output path, or ValueError when its extension is neither .csv nor .parquet."""
@@ -280,29 +357,61 @@ def journal_path(output: Path) -> Path:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A results table (CSV or Parquet) as written by ``run_sweep``; floats round-trip exactly."""
-    path = Path(path)
+    """A results table (CSV or Parquet) as written by ``run_sweep``; floats round-trip exactly.
+
+    Rows that do not parse (see ``valid_row``) are left out.
+    """
+    return _read_valid(Path(path))[0]
+
+
+def valid_row(header: Sequence[str], cells: Sequence[str]) -> bool:
+    """Whether one CSV row of a results table is whole and readable: as many cells as the header, a key
+    of 20 hex digits, a known status, numbers (or nothing) in the number columns, True/False (or nothing)
+    in the boolean ones. A row cut short, a stray line or a cell overwritten by text fails."""
+    if len(cells) != len(header):
+        return False
+    for column, text in zip(header, cells, strict=True):
+        if column == "key" and not KEY_PATTERN.fullmatch(text):
+            return False
+        if column == "status" and text not in STATUSES:
+            return False
+        if column in BOOL_COLUMNS and text not in ("", "True", "False"):
+            return False
+        if column in NUMERIC_COLUMNS and text != "":
+            try:
+                float(text)
+            except ValueError:
+                return False
+    return True
+
+
+def _read_valid(path: Path) -> tuple[pd.DataFrame, int]:
+    """The readable rows of a results table and how many rows were left out as malformed."""
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    _drop_partial_line(path)
-    if path.stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_csv(path, **_ROUND_TRIP)
-
-
-def _drop_partial_line(path: Path) -> None:
-    """A run killed mid-write may leave a last line without its newline: cut it off."""
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as fh:
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return
-        fh.seek(0)
-        data = fh.read()
-        fh.seek(0)
-        fh.truncate(data.rfind(b"\n") + 1)
+        df = pd.read_parquet(path)
+        if df.empty or "key" not in df.columns or "status" not in df.columns:
+            return df, 0
+        ok = df["key"].astype(str).str.fullmatch(KEY_PATTERN.pattern) & df["status"].isin(STATUSES)
+        return df[ok].reset_index(drop=True), int((~ok).sum())
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    dropped = 0
+    if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):  # a run killed mid-write: last row partial
+        lines.pop()
+        dropped = 1
+    if not lines:
+        return pd.DataFrame(), dropped
+    header = next(csv.reader([lines[0]]))
+    kept = [lines[0]]
+    for line in lines[1:]:  # every row is one physical line (messages are flattened to one line)
+        try:
+            cells = next(csv.reader([line]), [])
+        except csv.Error:
+            cells = []
+        if valid_row(header, cells):
+            kept.append(line)
+        elif line.strip():
+            dropped += 1
+    return pd.read_csv(io.StringIO("".join(kept)), **_ROUND_TRIP), dropped
 
 
 def _cell(v: Any) -> Any:
@@ -331,18 +440,24 @@ class Journal:
         self._fh.close()
 
 
-def _load_done(output: Path, columns: list[str], derived: Sequence[str]) -> pd.DataFrame:
-    """Rows already in the output and its journal, each key once, without error rows."""
-    frames = []
+def _load_done(
+    output: Path, columns: list[str], derived: Sequence[str], mine: set[str], redo: set[str]
+) -> tuple[pd.DataFrame, int]:
+    """Rows to keep from the output and its journal, each key once, and how many malformed rows were
+    left out. Dropped as well: this sweep's error rows (``mine``: retried) and the rows of ``redo``
+    (rerun from scratch). Other sweeps' rows in the same file, error rows included, are all kept.
+    """
+    frames, malformed = [], 0
     for path in dict.fromkeys([output, journal_path(output)]):
         if path.exists() and path.stat().st_size > 0:
             try:
-                df = read_table(path)
+                df, bad = _read_valid(path)
             except Exception as exc:  # unreadable: refuse rather than overwrite someone's file
                 raise ValueError(
                     f"{path}: cannot read the existing results ({exc}); move it or choose another -o"
                 ) from None
-            if df.empty:
+            malformed += bad
+            if df.empty and not len(df.columns):
                 continue
             df = df.drop(columns=[c for c in derived if c in df.columns])
             if set(df.columns) != set(columns):
@@ -354,41 +469,54 @@ def _load_done(output: Path, columns: list[str], derived: Sequence[str]) -> pd.D
                 )
             frames.append(df[columns])
     if not frames:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), malformed
     done = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     done = done.drop_duplicates("key", keep="first")
-    return done[done["status"] != "error"].reset_index(drop=True)
+    drop = done["key"].isin(redo) | (done["key"].isin(mine) & (done["status"] == "error"))
+    return done[~drop].reset_index(drop=True), malformed
 
 
 def _write_frame(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` (CSV or Parquet by extension) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix.lower() == ".parquet":
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    """Write ``df`` to ``path`` (CSV or Parquet by extension) atomically, with the umask's file mode."""
+    with atomic_target(path, flag="-o") as tmp:
+        if path.suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 # ---- execution back-ends ---------------------------------------------------------------------
 
+Worker = Callable[[Job], dict[str, Any]]
 
-def _serial(jobs: Sequence[Job]) -> Iterator[dict[str, Any]]:
+
+def _lost(job: Job, exc: BaseException) -> dict[str, Any]:
+    """The error row of a job whose worker failed to return (killed, out of memory, unpicklable)."""
+    what = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return error_row(job, f"worker failed before returning this run ({what}); rerun the sweep to retry")
+
+
+def _serial(jobs: Sequence[Job], worker: Worker = run_job) -> Iterator[dict[str, Any]]:
     for job in jobs:
-        yield run_job(job)
+        yield worker(job)
 
 
-def _processes(jobs: Sequence[Job], n_jobs: int) -> Iterator[dict[str, Any]]:
+def _processes(jobs: Sequence[Job], n_jobs: int, worker: Worker = run_job) -> Iterator[dict[str, Any]]:
+    """Rows from ``n_jobs`` spawned worker processes. A worker that dies (killed, out of memory) breaks
+    the pool: every run it had not returned becomes an error row, the finished rows stand."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn: workers start clean (no inherited solver threads or locks); they import offload_opt themselves
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, job) for job in jobs]
+        futures = {pool.submit(worker, job): job for job in jobs}
         try:
             for fut in as_completed(futures):
-                yield fut.result()
+                try:
+                    row = fut.result()
+                except Exception as exc:  # BrokenProcessPool and the like: recorded, the sweep goes on
+                    row = _lost(futures[fut], exc)
+                yield row
         finally:
             for fut in futures:
                 fut.cancel()
@@ -405,29 +533,38 @@ def _dask(jobs: Sequence[Job], scheduler: Any) -> Iterator[dict[str, Any]]:
     except OSError as exc:
         raise ValueError(f"--scheduler: cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
     try:
-        futures = [client.submit(run_job_serialised, job, pure=False) for job in jobs]
+        futures = {client.submit(run_job_serialised, job, pure=False): job for job in jobs}
         try:
-            for fut in as_completed(futures):
-                yield fut.result()
+            for fut in as_completed(list(futures)):
+                try:
+                    row = fut.result()
+                except Exception as exc:  # KilledWorker and the like: recorded, the sweep goes on
+                    row = _lost(futures[fut], exc)
+                yield row
         finally:
-            client.cancel(futures)
+            client.cancel(list(futures))
     finally:
         if own:
             client.close()
 
 
-def execute(jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None) -> Iterator[dict[str, Any]]:
-    """Rows of ``jobs`` in the order they finish."""
+def execute(
+    jobs: Sequence[Job], n_jobs: int = 1, scheduler: Any = None, worker: Worker | None = None
+) -> Iterator[dict[str, Any]]:
+    """Rows of ``jobs`` in the order they finish. ``worker`` (default ``run_job``) runs one job, serially
+    or in the local processes (it must be importable by name there); Dask workers run
+    ``run_job_serialised``."""
+    worker = worker or run_job
     if not jobs:
         return iter(())
     if scheduler is not None:
         return _dask(jobs, scheduler)
     if n_jobs > 1 and len(jobs) > 1:
-        return _processes(jobs, min(n_jobs, len(jobs)))
-    return _serial(jobs)
+        return _processes(jobs, min(n_jobs, len(jobs)), worker)
+    return _serial(jobs, worker)
 
 
-def _progress(total: int, desc: str, quiet: bool):
+def _progress(total: int, desc: str, quiet: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(
@@ -446,14 +583,36 @@ def check_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+def _validate_solver_options(solver: str, options: dict[str, Any]) -> None:
+    """ValueError naming the bad option when ``options`` are not options of ``solver``.
+
+    Uses the solvers' own ``parse_options(solver, options)`` where this version has it; otherwise nothing
+    is checked here (each job then fails on its own, as an error row).
+    """
+    try:
+        from offload_opt.solvers.base import parse_options  # type: ignore[attr-defined]
+    except ImportError:  # fallback until the solvers have parse_options (removed at merge)
+        return
+    parse_options(solver, dict(options))
+
+
+def validate_jobs(jobs: Sequence[Job]) -> None:
+    """Check every distinct (solver, options) of a sweep once, before any job runs, so that a bad
+    ``--option`` is one line and exit 2 instead of a column of error rows."""
+    seen: set[tuple[str, str]] = set()
+    for job in jobs:
+        ident = (job.solver, json.dumps(job.options, sort_keys=True, default=str))
+        if ident not in seen:
+            seen.add(ident)
+            _validate_solver_options(job.solver, job.options)
+
+
 def run_sweep(
     jobs: Sequence[Job],
     output: str | Path | None = None,
+    settings: SweepSettings | None = None,
     *,
-    n_jobs: int = 1,
-    scheduler: Any = None,
-    quiet: bool = False,
-    resume: bool = True,
+    redo: Sequence[str] = (),
     desc: str = "sweep",
     tag_columns: Sequence[str] | None = None,
     eval_columns: bool | None = None,
@@ -461,19 +620,30 @@ def run_sweep(
     finalize: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     announce_skips: bool = True,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Run ``jobs`` and return their rows in job order (with ``finalize``'s derived columns).
 
+    ``settings`` (with ``changes``, e.g. ``quiet=True``) says where and how: ``n_jobs``, ``scheduler``,
+    ``quiet``, ``resume``; the jobs carry their own limits, seeds and options.
+
     With ``output``, rows are appended to the journal as they finish and the
     output file is rewritten at the end in job order (rows of other sweeps in
-    the same file are kept after them; ``finalize`` sees each group on its
-    own). ``resume=False`` starts afresh.
+    the same file are kept after them, error rows included; ``finalize`` sees
+    each group on its own). ``resume=False`` reruns every job of this sweep
+    (its old rows are replaced; other sweeps' rows stay); ``redo`` names the
+    keys to rerun when resuming. Malformed rows (``valid_row``) are dropped,
+    with a note, and their runs recomputed. The output is locked for the whole
+    sweep (``exclusive_lock``): a second sweep on the same file stops at once
+    with a one-line ValueError instead of racing this one.
     ``on_row`` is called after each row is safely written (progress hooks, tests).
     """
-    check_jobs(n_jobs)
+    settings = SweepSettings.of(settings, **changes)
+    n_jobs, scheduler, quiet, resume = settings.n_jobs, settings.scheduler, settings.quiet, settings.resume
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError("sweep: two jobs have the same instance, solver and parameters")
+    validate_jobs(jobs)
     columns = columns_for(jobs, tag_columns, eval_columns)
     if output is None:
         rows = {}
@@ -487,30 +657,67 @@ def run_sweep(
         return finalize(df) if finalize is not None else df
 
     output = check_output(output)
-    journal = journal_path(output)
-    if not resume:
-        for p in dict.fromkeys([output, journal]):
-            if p.exists():
-                p.unlink()
-    done = _load_done(output, columns, derived_columns)
-    _write_frame(done, journal)  # one clean journal: the rows so far, each once, current header
-    done_keys = set(done["key"])
-    todo = [j for j in jobs if j.key not in done_keys]
-    if done_keys & set(keys) and announce_skips and not quiet:
+    with exclusive_lock(output, "sweep"):
+        journal = journal_path(output)
+        redo_keys = set(keys) if not resume else set(redo)
+        todo = _resume(jobs, output, columns, derived_columns, redo_keys, desc, quiet, announce_skips)
+        writer = Journal(journal, columns)
+        try:
+            lost = 0
+            with _progress(len(todo), desc, quiet) as bar:
+                for row in execute(todo, n_jobs, scheduler):
+                    writer.append(row)
+                    lost += str(row.get("message", "")).startswith("worker failed")
+                    bar.update()
+                    if on_row is not None:
+                        on_row(row)
+        finally:
+            writer.close()
+        if lost and not quiet:
+            print(
+                f"{desc}: {lost} run(s) lost with a worker process (killed or out of memory?): recorded as "
+                "error rows, retried when the sweep is run again",
+                file=sys.stderr,
+            )
+        return _rewrite_in_job_order(journal, output, keys, finalize)
+
+
+def _resume(
+    jobs: Sequence[Job],
+    output: Path,
+    columns: list[str],
+    derived_columns: Sequence[str],
+    redo: set[str],
+    desc: str,
+    quiet: bool,
+    announce_skips: bool,
+) -> list[Job]:
+    """Rewrite the journal with the rows to keep (see ``_load_done``); the jobs still to run."""
+    keys = {j.key for j in jobs}
+    done, malformed = _load_done(output, columns, derived_columns, keys, redo)
+    if malformed and not quiet:
         print(
-            f"{desc}: {len(done_keys & set(keys))} of {len(jobs)} runs already in {output}, skipping them",
+            f"{desc}: left out {malformed} malformed row(s) of {output} (cut short, unreadable cells or stray "
+            "lines); their runs are done again",
             file=sys.stderr,
         )
-    writer = Journal(journal, columns)
-    try:
-        with _progress(len(todo), desc, quiet) as bar:
-            for row in execute(todo, n_jobs, scheduler):
-                writer.append(row)
-                bar.update()
-                if on_row is not None:
-                    on_row(row)
-    finally:
-        writer.close()
+    _write_frame(done, journal_path(output))  # one clean journal: the rows so far, each once, current header
+    done_keys = set(done["key"]) & keys
+    if done_keys and not quiet and announce_skips:
+        print(
+            f"{desc}: {len(done_keys)} of {len(jobs)} runs already in {output}, skipping them",
+            file=sys.stderr,
+        )
+    return [j for j in jobs if j.key not in done_keys]
+
+
+def _rewrite_in_job_order(
+    journal: Path,
+    output: Path,
+    keys: list[str],
+    finalize: Callable[[pd.DataFrame], pd.DataFrame] | None,
+) -> pd.DataFrame:
+    """Write the output from the journal: this sweep's rows in job order, then other sweeps' rows."""
     table = read_table(journal)
     order = {k: i for i, k in enumerate(keys)}
     current = table["key"].isin(order)

@@ -8,6 +8,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from offload_opt._cliutil import atomic_target
+
 
 def new_axes(figsize: tuple[float, float] = (7.0, 4.5)) -> Axes:
     """A fresh figure with one axes, rendered by Agg (no GUI, no pyplot state)."""
@@ -17,10 +19,12 @@ def new_axes(figsize: tuple[float, float] = (7.0, 4.5)) -> Axes:
 
 
 def save(ax: Axes, path: str | Path, dpi: int = 150) -> Path:
-    """Write the figure holding ``ax`` to ``path`` (atomically: a temporary file, then a rename)."""
+    """Write the figure holding ``ax`` to ``path`` (atomically: a temporary file, then a rename).
+
+    The file gets the umask's mode (or the replaced file's); a failed write leaves no temporary file
+    and raises a one-line ValueError naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    ax.figure.savefig(tmp, dpi=dpi)
-    tmp.replace(path)
+    with atomic_target(path, flag=None) as tmp:
+        ax.figure.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or None)
     return path
