@@ -15,14 +15,33 @@ import typing
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin
 
+MAX_MESSAGE_CHARS = 300  # an error message stays one readable line whatever the bad value was
+MAX_INT = 2**53  # every integer field must be exact as a float (token and byte counts feed float sums)
+MAX_JSON_DEPTH = 32  # free-form JSON (``meta``) nests at most this deep
+
 
 class InputError(ValueError):
-    """Bad input: one line naming the field path and the bad value."""
+    """Bad input: one line naming the field path and the bad value (long messages are cut)."""
+
+    def __init__(self, message: str) -> None:
+        message = " ".join(str(message).splitlines())
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+        super().__init__(message)
 
 
 def _fmt(value: Any) -> str:
-    text = repr(value)
+    """A short repr of a bad value for a message: at most 60 characters, never raising."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"<an integer of {len(str(abs(value))) if value.bit_length() < 14000 else 'over 4000'} digits>"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # a deeply nested container, or an int too long to print
+        return f"<a deeply nested {type(value).__name__}>"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+fmt_value = _fmt
 
 
 @cache
@@ -80,6 +99,8 @@ def decode(tp: Any, data: Any, path: str = "") -> Any:
     if tp is int:
         if isinstance(data, bool) or not isinstance(data, int):
             raise InputError(f"{where}: expected an integer, got {_fmt(data)}")
+        if abs(data) > MAX_INT:
+            raise InputError(f"{where}: must be at most 2**53 in magnitude, got {_fmt(data)}")
         return data
     if tp is float:
         if isinstance(data, bool) or not isinstance(data, int | float):
@@ -152,6 +173,12 @@ def check_nonneg(name: str, value: float) -> None:
         raise ValueError(f"{name}: must be >= 0, got {_fmt(value)}")
 
 
+def check_max(name: str, value: float, hi: float) -> None:
+    """``value <= hi``: the documented upper end of a field's range."""
+    if not value <= hi:
+        raise ValueError(f"{name}: must be <= {hi:g}, got {_fmt(value)}")
+
+
 def check_range(name: str, value: float, lo: float, hi: float) -> None:
     if not lo <= value <= hi:
         raise ValueError(f"{name}: must be in [{lo}, {hi}], got {_fmt(value)}")
@@ -168,3 +195,46 @@ def check_unique(name: str, ids: typing.Iterable[str]) -> None:
 def check_id(name: str, value: str) -> None:
     if not value or not isinstance(value, str) or any(c in value for c in ": \t\n"):
         raise ValueError(f"{name}: ids must be non-empty without spaces or ':', got {_fmt(value)}")
+
+
+KEY_SEPARATORS = "/>"  # activity keys are "<task>/<op>" and "<task>/<src>><dst>" (solution.py)
+
+
+def check_key_id(name: str, value: str) -> None:
+    """An id that becomes part of an activity key: also without '/' or '>', so keys never collide."""
+    check_id(name, value)
+    if any(c in value for c in KEY_SEPARATORS):
+        raise ValueError(f"{name}: ids of tasks, jobs and ops must not contain '/' or '>', got {_fmt(value)}")
+
+
+def check_finite_range(name: str, value: float, lo: float, hi: float) -> None:
+    """``lo <= value <= hi`` (the documented range of a number; NaN fails)."""
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}: must be in [{lo:g}, {hi:g}], got {_fmt(value)}")
+
+
+def check_json_value(name: str, value: Any, depth: int = 0) -> None:
+    """Free-form JSON data (``meta``): finite numbers, string keys, at most MAX_JSON_DEPTH levels."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{name}: nested deeper than {MAX_JSON_DEPTH} levels")
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ValueError(f"{name}: must be at most 2**53 in magnitude, got {_fmt(value)}")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: must be a finite number, got {_fmt(value)}")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{name}: keys must be strings, got {_fmt(k)}")
+            check_json_value(_join(name, k), v, depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_json_value(_join(name, i), v, depth + 1)
+        return
+    raise ValueError(f"{name}: not JSON data, got {type(value).__name__}")

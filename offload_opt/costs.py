@@ -138,6 +138,12 @@ class CostTables:
 
     ``actual=True`` builds the tables from the ``actual`` values beside the
     planner's predictions (where given), to judge decisions made on predictions.
+
+    Times here (``release_s``, ``ready_s``) and in every schedule derived from
+    them are seconds after ``time_origin_s``: the earliest release of a wireless
+    instance, 0 for the explicit form (whose makespan is absolute). Rewards
+    depend only on differences, so the frame changes no objective, and a
+    Unix-time release (1.7e9 s) then costs no precision (docs/model.md).
     """
 
     def __init__(self, instance: Instance, actual: bool = False):
@@ -145,8 +151,10 @@ class CostTables:
         self.actual = actual
         self.objective = instance.objective
         if instance.explicit is not None:
+            self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
         else:
+            self.time_origin_s = min(t.release_s for t in instance.tasks)
             self.tasks = tuple(self._wireless_task(t) for t in instance.tasks)
 
     # -- transfer costs --
@@ -196,6 +204,7 @@ class CostTables:
         return compose_decomposed(1.0, qs)  # a whole task (one op) or an explicit DAG (all must succeed)
 
     def task_reward(self, quality: float, latency_s: float) -> float:
+        """The one definition of a task's reward: ``accuracy_weight * q - latency_weight_per_s * latency``."""
         obj = self.objective
         return obj.accuracy_weight * quality - obj.latency_weight_per_s * latency_s
 
@@ -229,7 +238,9 @@ class CostTables:
             ap: AP = inst.ap_by_id[ap_id]
             for s in ap.servers:
                 res = tuple(server_resource(ap.id, s.model, k) for k in range(s.slots))
-                opts.append(make(ap_node(ap.id), ap.hardware, s.model, res, s.queue_backlog_s))
+                # the backlog is an absolute time; before the origin it delays nothing
+                ready_s = max(0.0, s.queue_backlog_s - self.time_origin_s)
+                opts.append(make(ap_node(ap.id), ap.hardware, s.model, res, ready_s))
         return tuple(opts)
 
     def _wireless_task(self, task: Task) -> TaskCosts:
@@ -278,7 +289,8 @@ class CostTables:
             flows.extend(Flow(i, a, text_bytes(outs[i])) for i in range(len(dec.subtasks)))
             flows.append(Flow(a, SINK, text_bytes(a_out)))
             modes.append(Mode("decompose", tuple(ops), tuple(flows)))
-        return TaskCosts(task.id, user_node(task.user), task.release_s, task.deadline_s, tuple(modes))
+        release_s = task.release_s - self.time_origin_s  # one rounding at most, then all sums stay small
+        return TaskCosts(task.id, user_node(task.user), release_s, task.deadline_s, tuple(modes))
 
     def _explicit_task(self, job) -> TaskCosts:
         ex = self.instance.explicit
