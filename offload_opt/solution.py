@@ -15,13 +15,20 @@ and a mode has at most one flow per (source, destination) pair.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offload_opt._serde import InputError, check_id, check_json_value, decode, encode, fmt_value
+from offload_opt._serde import (
+    InputError,
+    canonical_json,
+    check_id,
+    check_json_value,
+    decode,
+    encode,
+    fmt_value,
+)
 from offload_opt.costs import SINK, SOURCE, CostTables, Flow, Mode, TaskCosts
 from offload_opt.instance import read_json
 
@@ -102,7 +109,7 @@ class Solution:
         return encode(self)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+        text = canonical_json(self) + "\n"  # = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:
             Path(path).write_text(text)
         return text

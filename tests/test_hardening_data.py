@@ -381,3 +381,22 @@ def test_solution_meta_nan_in_a_file_is_rejected(tmp_path, tiny):
     path = _write(tmp_path, "s.json", json.dumps(data))
     with pytest.raises(InputError, match=r"^meta\.bound: must be a finite number"):
         Solution.from_json(path)
+
+
+# ---- speed work must not change what is written ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "inst",
+    [
+        generate("small", seed=5),  # generated: floats, ints, None deadlines, nested plans
+        Instance.from_json(ROOT / "instances/classic/topcuoglu2002.json"),  # explicit form, null durations
+        tiny_instance().replace(meta={"é": ["\u2603", {}, [], None, True, 1e-300, -0.0, 2**53]}),  # odd meta
+    ],
+    ids=["generated", "explicit", "meta"],
+)
+def test_canonical_json_is_the_stdlib_text(inst):
+    """to_json (and so digest(), the identity of results rows) is byte-identical to json.dumps."""
+    assert inst.to_json() == json.dumps(inst.to_dict(), indent=1, allow_nan=False) + "\n"
+    sol = solve(inst, solver="greedy").solution
+    assert sol.to_json() == json.dumps(sol.to_dict(), indent=1, allow_nan=False) + "\n"
