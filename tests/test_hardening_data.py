@@ -400,3 +400,20 @@ def test_canonical_json_is_the_stdlib_text(inst):
     assert inst.to_json() == json.dumps(inst.to_dict(), indent=1, allow_nan=False) + "\n"
     sol = solve(inst, solver="greedy").solution
     assert sol.to_json() == json.dumps(sol.to_dict(), indent=1, allow_nan=False) + "\n"
+
+
+def test_catalogue_yaml_key_given_twice_is_rejected(tmp_path):
+    """models/*.yaml: a repeated key (e.g. a model listed twice with other figures) no longer silently wins."""
+    import shutil
+
+    from offload_opt.catalogue import load_catalogue
+
+    copy = tmp_path / "models"
+    shutil.copytree(ROOT / "models", copy)
+    llms = copy / "llms.yaml"
+    text = llms.read_text()
+    first = text.index("  qwen2.5-0.5b:")
+    block_end = text.index("\n  qwen2.5-", first + 1)
+    llms.write_text(text[:block_end] + "\n" + text[first:block_end] + text[block_end:])  # the block twice
+    with pytest.raises(ValueError, match=r"llms\.yaml: key 'qwen2\.5-0\.5b' appears twice"):
+        load_catalogue(copy)
