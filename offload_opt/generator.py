@@ -438,5 +438,5 @@ def generate(
         backhaul=(Backhaul(sc.backhaul_latency_s, sc.backhaul_mbps),) if aps else (),
         links=tuple(links),
         tasks=tuple(tasks),
-        meta={"generator": "offload_opt.generate", "seed": seed, "scenario": asdict(sc)},
+        meta={"generator": "offload_opt.generate", "seed": int(seed), "scenario": asdict(sc)},
     )
