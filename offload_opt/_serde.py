@@ -236,16 +236,16 @@ def _dataclass_decoder(cls: type) -> Decoder:
         if not isinstance(data, dict):
             raise _Bad(f": expected an object, got {_fmt(data)}")
         if not known.issuperset(data):
-            bad = _Bad(": unknown field")
-            bad.keys.append(sorted(set(data) - known)[0])
-            raise bad
+            unknown = _Bad(": unknown field")
+            unknown.keys.append(sorted(set(data) - known)[0])
+            raise unknown
         kwargs = {}
         for name, required in fields:  # declared order, so the first bad field is reported
             if name not in data:
                 if required:
-                    bad = _Bad(": missing required field")
-                    bad.keys.append(name)
-                    raise bad
+                    missing = _Bad(": missing required field")
+                    missing.keys.append(name)
+                    raise missing
                 continue
             d = decoders.get(name)
             if d is None:
@@ -274,17 +274,27 @@ def _prefix(path: str, message: str) -> str:
     return f"{path}.{message}"
 
 
-@cache
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _init_fields(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    names = _INIT_FIELDS.get(cls)
+    if names is None:
+        names = _INIT_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return names
 
 
 _PLAIN = (str, int, float, bool, type(None))
 
 
-@cache
+_IS_DATACLASS: dict[type, bool] = {}
+
+
 def _is_dataclass_type(cls: type) -> bool:
-    return dataclasses.is_dataclass(cls)
+    known = _IS_DATACLASS.get(cls)
+    if known is None:
+        known = _IS_DATACLASS[cls] = dataclasses.is_dataclass(cls)
+    return known
 
 
 def encode(value: Any) -> Any:
