@@ -417,3 +417,39 @@ def test_catalogue_yaml_key_given_twice_is_rejected(tmp_path):
     llms.write_text(text[:block_end] + "\n" + text[first:block_end] + text[block_end:])  # the block twice
     with pytest.raises(ValueError, match=r"llms\.yaml: key 'qwen2\.5-0\.5b' appears twice"):
         load_catalogue(copy)
+
+
+def test_show_fast_tables_are_the_pandas_text(monkeypatch):
+    """show lays out long tables itself (pandas' per-cell formatting dominated 50,000 tasks);
+    the text must be exactly what pandas printed."""
+    import offload_opt.report as report
+
+    inst = generate("small", seed=2, users=150, aps=2, tasks_per_user=4)  # ~2,700 task-table rows
+    fast = report.show_instance(inst)
+    monkeypatch.setattr(report, "FAST_TABLE_ROWS", 10**9)
+    assert fast == report.show_instance(inst)
+
+
+PLAIN_TABLES = [
+    [{"a": 1, "b": "x"}, {"a": 22, "b": "yyy"}],  # int column: header with a leading space
+    [{"x_m": 1.5, "n": 10**7}, {"x_m": 22.25, "n": -3}],  # floats formatted .4g
+    [{"v": 1, "w": True}, {"v": 2.5, "w": False}],  # int+float -> float64; bool column
+    [{"v": 1.0, "s": ""}, {"v": "", "s": "all subtasks"}],  # object column mixing floats and strings
+    [{"v": True, "t": "-"}, {"v": 3, "t": "-"}],  # bool+int -> object: no leading space
+    [{"big": 1e20, "tiny": 1e-7}],  # exponent notation
+]
+
+
+@pytest.mark.parametrize("rows", PLAIN_TABLES, ids=range(len(PLAIN_TABLES)))
+def test_plain_table_matches_pandas(rows):
+    from offload_opt.report import _frame, _plain_table
+
+    assert _plain_table(rows) == _frame(rows)
+
+
+def test_plain_table_declines_what_it_does_not_format():
+    from offload_opt.report import _plain_table
+
+    assert _plain_table([{"a": float("nan")}]) is None  # pandas prints NaN its own way
+    assert _plain_table([{"a": "tab\there"}]) is None  # pandas escapes control characters
+    assert _plain_table([{"a": 1}, {"b": 2}]) is None  # ragged rows
