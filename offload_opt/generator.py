@@ -98,6 +98,8 @@ def _mix(text: str) -> dict[str, float]:
         out[name.strip()] = weight
     if not out or sum(out.values()) <= 0:
         raise ValueError(f"mix {text!r} has no positive weight")
+    if not math.isfinite(sum(out.values())):  # 1e308 + 1e308: the shares would be NaN
+        raise ValueError(f"weights of {text!r} sum beyond the float range; use smaller weights")
     return out
 
 

@@ -357,6 +357,7 @@ GENERATE_BAD = [
     (["--accuracy-weight", "1e308"], "accuracy_weight"),  # objective inf
     (["--deadline-s", "inf"], "deadline_s"),  # an infinite deadline is no deadline
     (["--users", "2000000"], "users"),  # too many tasks to ever build
+    (["--device-mix", "phone-sd8elite=1e308,laptop-m1=1e308"], "device_mix"),  # weights sum to inf
 ]
 
 
