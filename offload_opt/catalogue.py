@@ -128,11 +128,30 @@ def strip_provenance(node: Any) -> Any:
     return node
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key repeated in one mapping is an error (not 'last one wins')."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                continue  # an unhashable key: the base constructor reports it
+            if key in seen:
+                raise ValueError(
+                    f"{self.name}: key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read(directory: Path, name: str) -> dict:
     path = directory / name
     try:
         with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise FileNotFoundError(f"models catalogue: missing {path}") from None
     if not isinstance(data, dict):

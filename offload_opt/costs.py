@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from offload_opt.instance import AP, Instance, Task, User
+from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
 from offload_opt.physics.llm import compute_time_s
 from offload_opt.physics.quality import compose_decomposed, p_correct
 from offload_opt.physics.wifi import airtime_s
@@ -133,20 +133,41 @@ class Transfer:
 NO_TRANSFER = Transfer(0.0, None)
 
 
+@dataclass(frozen=True)
+class _Site:
+    """A (node, model) an op of one user can run on, before the op's own duration and quality."""
+
+    node: str
+    model: str
+    resources: tuple[str, ...]
+    ready_s: float
+    speed: SpeedEntry
+
+
 class CostTables:
     """Per-task modes, ops, options and flows, plus transfer costs, for one instance.
 
     ``actual=True`` builds the tables from the ``actual`` values beside the
     planner's predictions (where given), to judge decisions made on predictions.
+
+    Times here (``release_s``, ``ready_s``) and in every schedule derived from
+    them are seconds after ``time_origin_s``: the earliest release of a wireless
+    instance, 0 for the explicit form (whose makespan is absolute). Rewards
+    depend only on differences, so the frame changes no objective, and a
+    Unix-time release (1.7e9 s) then costs no precision (docs/model.md).
     """
 
     def __init__(self, instance: Instance, actual: bool = False):
         self.instance = instance
         self.actual = actual
         self.objective = instance.objective
+        self._sites_of: dict[str, tuple[_Site, ...]] = {}
+        self._server_slots: dict[tuple[str, str], tuple[str, ...]] = {}
         if instance.explicit is not None:
+            self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
         else:
+            self.time_origin_s = min(t.release_s for t in instance.tasks)
             self.tasks = tuple(self._wireless_task(t) for t in instance.tasks)
 
     # -- transfer costs --
@@ -196,6 +217,7 @@ class CostTables:
         return compose_decomposed(1.0, qs)  # a whole task (one op) or an explicit DAG (all must succeed)
 
     def task_reward(self, quality: float, latency_s: float) -> float:
+        """The one definition of a task's reward: ``accuracy_weight * q - latency_weight_per_s * latency``."""
         obj = self.objective
         return obj.accuracy_weight * quality - obj.latency_weight_per_s * latency_s
 
@@ -206,30 +228,50 @@ class CostTables:
             return getattr(actual, field)
         return predicted
 
+    def _sites(self, user_id: str) -> tuple[_Site, ...]:
+        """Where an op of ``user_id`` can run, computed once per user (not once per op)."""
+        sites = self._sites_of.get(user_id)
+        if sites is not None:
+            return sites
+        inst = self.instance
+        user: User = inst.user_by_id[user_id]
+        out = [
+            _Site(user_node(user.id), m, (device_resource(user.id),), 0.0, inst.speed_of[(user.hardware, m)])
+            for m in user.local_models
+        ]
+        for ap_id in inst.links_of_user[user.id]:
+            ap: AP = inst.ap_by_id[ap_id]
+            for s in ap.servers:
+                res = self._server_slots.get((ap.id, s.model))
+                if res is None:
+                    res = tuple(server_resource(ap.id, s.model, k) for k in range(s.slots))
+                    self._server_slots[(ap.id, s.model)] = res
+                # the backlog is an absolute time; before the origin it delays nothing
+                ready_s = max(0.0, s.queue_backlog_s - self.time_origin_s)
+                out.append(
+                    _Site(ap_node(ap.id), s.model, res, ready_s, inst.speed_of[(ap.hardware, s.model)])
+                )
+        sites = self._sites_of[user_id] = tuple(out)
+        return sites
+
     def _options(
         self, task: Task, difficulty: float, in_tokens: float, out_tokens: float
     ) -> tuple[Option, ...]:
         inst = self.instance
         physics = inst.physics
         assert physics is not None
-        user: User = inst.user_by_id[task.user]
+        quality: dict[str, float] = {}
         opts: list[Option] = []
-
-        def make(node: str, hardware: str, model: str, resources: tuple[str, ...], ready_s: float) -> Option:
-            sp = inst.speed_of[(hardware, model)]
+        for site in self._sites(task.user):
+            sp = site.speed
             dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
-            q = p_correct(
-                inst.model_by_id[model].theta, difficulty, physics.quality_a, physics.quality_b_levels
-            )
-            return Option(node, model, resources, dur, q, ready_s)
-
-        for m in user.local_models:
-            opts.append(make(user_node(user.id), user.hardware, m, (device_resource(user.id),), 0.0))
-        for ap_id in inst.links_of_user[user.id]:
-            ap: AP = inst.ap_by_id[ap_id]
-            for s in ap.servers:
-                res = tuple(server_resource(ap.id, s.model, k) for k in range(s.slots))
-                opts.append(make(ap_node(ap.id), ap.hardware, s.model, res, s.queue_backlog_s))
+            q = quality.get(site.model)
+            if q is None:
+                theta = inst.model_by_id[site.model].theta
+                q = quality[site.model] = p_correct(
+                    theta, difficulty, physics.quality_a, physics.quality_b_levels
+                )
+            opts.append(Option(site.node, site.model, site.resources, dur, q, site.ready_s))
         return tuple(opts)
 
     def _wireless_task(self, task: Task) -> TaskCosts:
@@ -278,7 +320,8 @@ class CostTables:
             flows.extend(Flow(i, a, text_bytes(outs[i])) for i in range(len(dec.subtasks)))
             flows.append(Flow(a, SINK, text_bytes(a_out)))
             modes.append(Mode("decompose", tuple(ops), tuple(flows)))
-        return TaskCosts(task.id, user_node(task.user), task.release_s, task.deadline_s, tuple(modes))
+        release_s = task.release_s - self.time_origin_s  # one rounding at most, then all sums stay small
+        return TaskCosts(task.id, user_node(task.user), release_s, task.deadline_s, tuple(modes))
 
     def _explicit_task(self, job) -> TaskCosts:
         ex = self.instance.explicit

@@ -53,7 +53,11 @@ class TaskMetrics:
 
 @dataclass
 class Evaluation:
-    """What the evaluator found: per-task metrics, the schedule, objective and violations."""
+    """What the evaluator found: per-task metrics, the schedule, objective and violations.
+
+    Schedule times are seconds after ``time_origin_s`` (the cost tables' frame:
+    the earliest release of a wireless instance, 0 for the explicit form).
+    """
 
     feasible: bool
     objective: float | None
@@ -61,6 +65,7 @@ class Evaluation:
     tasks: list[TaskMetrics] = field(default_factory=list)
     schedule: dict[str, ActivityTime] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    time_origin_s: float = 0.0
 
     @property
     def mean_latency_s(self) -> float:
@@ -133,7 +138,7 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
                 opts[i].duration_s,
                 max(task.release_s, opts[i].ready_s),
             )
-            index[act.key] = len(acts)
+            _register(act, len(acts), index, violations)
             op_ids.append(len(acts))
             acts.append(act)
         has_sink = False
@@ -149,7 +154,7 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
                 kind = "backhaul"
             act = _Act(flow_key(task.id, mode, f), ti, kind, tr.channel, tr.duration_s, task.release_s)
             k = len(acts)
-            index[act.key] = k
+            _register(act, k, index, violations)
             acts.append(act)
             if f.src != SOURCE:
                 act.preds.append(op_ids[f.src])
@@ -161,8 +166,11 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
         if not has_sink:  # explicit form: the job ends when its last op ends
             final_of_task[ti].extend(op_ids)
 
-    # resource sequences
-    placed_on: dict[str, str] = {}
+    if violations:  # two activities share a key: a sequence could not say which one it orders
+        return Evaluation(False, None, sense, violations=violations)
+
+    # resource sequences: every activity on a shared resource appears in exactly one sequence
+    placed: set[int] = set()
     for si, seq in enumerate(solution.sequences):
         prev = -1
         for j, key in enumerate(seq.activities):
@@ -176,14 +184,14 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
                     f"{where}: {key!r} runs on {acts[k].resource or 'no shared resource'}, not on {seq.resource!r}"
                 )
                 continue
-            if key in placed_on:
+            if k in placed:
                 violations.append(f"{where}: {key!r} is sequenced twice")
                 continue
-            placed_on[key] = seq.resource
+            placed.add(k)
             acts[k].seq_pred = prev
             prev = k
-    for act in acts:
-        if act.resource is not None and act.key not in placed_on:
+    for k, act in enumerate(acts):
+        if act.resource is not None and k not in placed:
             violations.append(
                 f"sequences: activity {act.key!r} is missing from the order of {act.resource!r}"
             )
@@ -233,12 +241,20 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
             violations.append(
                 f"tasks: {m.task!r} misses its deadline ({m.latency_s!r} s > {costs.tasks[ti].deadline_s!r} s)"
             )
-    ev = Evaluation(not violations, None, sense, metrics, schedule, violations)
+    ev = Evaluation(not violations, None, sense, metrics, schedule, violations, costs.time_origin_s)
     if costs.objective.kind == "makespan":
         ev.objective = ev.makespan_s
     else:
         ev.objective = ev.total_reward
     return ev
+
+
+def _register(act: _Act, k: int, index: dict[str, int], violations: list[str]) -> None:
+    """Index activity ``k`` by its key; a key built twice is a violation, never an overwrite."""
+    if act.key in index:
+        violations.append(f"activities: key {act.key!r} names two activities (ids collide)")
+        return
+    index[act.key] = k
 
 
 def _task_metrics(

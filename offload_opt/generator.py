@@ -17,9 +17,15 @@ from typing import Literal
 
 import numpy as np
 
+from offload_opt._serde import fmt_value
 from offload_opt.catalogue import Catalogue, load_catalogue
 from offload_opt.instance import (
     AP,
+    MAX_DURATION_S,
+    MAX_RELEASE_SPAN_S,
+    MAX_SLOTS,
+    MAX_WEIGHT,
+    RATE_MAX,
     Actual,
     Aggregation,
     Backhaul,
@@ -52,6 +58,30 @@ OUTPUT_TOKENS_BY_LEVEL = (220, 330, 420, 460, 740)
 OUTPUT_TOKENS_SIGMA = 0.6  # log-normal spread, same source
 PAYLOAD_BYTES = {"text": (0, 0), "image": (150_000, 600_000), "document": (20_000, 200_000)}
 PAYLOAD_TOKENS = {"text": (0, 0), "image": (256, 1024), "document": (1000, 4000)}
+MAX_SEED = 2**63 - 1
+MAX_GENERATED_TASKS = 1_000_000
+# Upper ends of the scenario knobs (docs/model.md "Numeric ranges"): every knob is finite and
+# bounded so that a typo fails in one line before any work, and the instance it makes is valid.
+SCENARIO_INT_MAX: dict[str, int] = {
+    "users": MAX_GENERATED_TASKS,
+    "aps": 10_000,
+    "models_per_ap": 64,
+    "slots": MAX_SLOTS,
+    "tasks_per_user": MAX_GENERATED_TASKS,
+    "min_subtasks": 64,
+    "max_subtasks": 64,
+}
+SCENARIO_FLOAT_MAX: dict[str, float] = {
+    "area_m": 1e6,
+    "release_window_s": MAX_RELEASE_SPAN_S,
+    "dependency_density": 1.0,
+    "backlog_max_s": MAX_RELEASE_SPAN_S,
+    "backhaul_latency_s": MAX_DURATION_S,
+    "backhaul_mbps": RATE_MAX,
+    "accuracy_weight": MAX_WEIGHT,
+    "latency_weight_per_s": MAX_WEIGHT,
+    "deadline_s": MAX_DURATION_S,
+}
 
 
 def _mix(text: str) -> dict[str, float]:
@@ -68,6 +98,8 @@ def _mix(text: str) -> dict[str, float]:
         out[name.strip()] = weight
     if not out or sum(out.values()) <= 0:
         raise ValueError(f"mix {text!r} has no positive weight")
+    if not math.isfinite(sum(out.values())):  # 1e308 + 1e308: the shares would be NaN
+        raise ValueError(f"weights of {text!r} sum beyond the float range; use smaller weights")
     return out
 
 
@@ -101,17 +133,29 @@ class Scenario:
     deadline_s: float | None = None  # per-task deadline; None: no deadline
 
     def __post_init__(self) -> None:
-        for name in (
-            "users",
-            "aps",
-            "models_per_ap",
-            "slots",
-            "tasks_per_user",
-            "min_subtasks",
-            "max_subtasks",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        for name, hi in SCENARIO_INT_MAX.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ValueError(f"{name}: must be an integer, got {fmt_value(value)}")
+            if value < 1:
+                raise ValueError(f"{name}: must be >= 1, got {fmt_value(value)}")
+            if value > hi:  # a bound, so a typo (slots=10**9) fails at once instead of exhausting memory
+                raise ValueError(f"{name}: must be <= {hi}, got {fmt_value(value)}")
+        if self.users * self.tasks_per_user > MAX_GENERATED_TASKS:
+            raise ValueError(
+                f"tasks_per_user: users * tasks_per_user must be <= {MAX_GENERATED_TASKS}, "
+                f"got {self.users} * {self.tasks_per_user}"
+            )
+        for name, top in SCENARIO_FLOAT_MAX.items():
+            number = getattr(self, name)
+            if number is None and name == "deadline_s":
+                continue
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError(f"{name}: must be a number, got {fmt_value(number)}")
+            if not math.isfinite(number):
+                raise ValueError(f"{name}: must be a finite number, got {fmt_value(number)}")
+            if number > top:
+                raise ValueError(f"{name}: must be <= {top:g}, got {fmt_value(number)}")
         if self.max_subtasks < self.min_subtasks:
             raise ValueError(
                 f"max_subtasks: must be >= min_subtasks ({self.min_subtasks}), got {self.max_subtasks}"
@@ -211,6 +255,8 @@ def generate(
         if scenario not in SCENARIOS:
             raise ValueError(f"scenario: unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
         scenario = SCENARIOS[scenario]
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed: must be an integer in [0, 2**63 - 1], got {fmt_value(seed)}")
     if overrides:
         scenario = scenario.replace(**overrides)
     sc = scenario
@@ -394,5 +440,5 @@ def generate(
         backhaul=(Backhaul(sc.backhaul_latency_s, sc.backhaul_mbps),) if aps else (),
         links=tuple(links),
         tasks=tuple(tasks),
-        meta={"generator": "offload_opt.generate", "seed": seed, "scenario": asdict(sc)},
+        meta={"generator": "offload_opt.generate", "seed": int(seed), "scenario": asdict(sc)},
     )

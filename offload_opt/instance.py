@@ -20,17 +20,37 @@ from typing import Any, Literal
 
 from offload_opt._serde import (
     InputError,
+    canonical_json,
+    check_finite_range,
     check_id,
+    check_json_value,
+    check_key_id,
+    check_max,
     check_nonneg,
     check_positive,
     check_range,
     check_unique,
     decode,
     encode,
+    fmt_value,
 )
 
 SCHEMA_VERSION = 1
 DIFFICULTY_MIN, DIFFICULTY_MAX = 1.0, 5.0
+
+# Documented ranges (docs/model.md, "Numeric ranges and the time frame"). They keep every sum the
+# evaluator and the solvers form finite and exact to far below a microsecond: times are computed
+# relative to the earliest release, so absolute (e.g. Unix) release times are fine, but what
+# happens after that release must fit in a bounded horizon.
+MAX_RELEASE_S = 1e10  # absolute release times up to ~year 2286 in Unix seconds
+MAX_RELEASE_SPAN_S = 1e6  # all releases (and server backlogs) within 11.6 days of the earliest release
+MAX_DURATION_S = 1e6  # any given duration: setup, latency, overhead, deadline, explicit costs
+MAX_TOKENS = 10_000_000  # tokens of one prompt / input / output (10x the longest context windows)
+MAX_BYTES = 10**11  # payload or overhead bytes of one flow (100 GB)
+MAX_SLOTS = 1024  # concurrent slots of one model server (each slot is a resource in every solver)
+MAX_WEIGHT = 1e6  # objective weights
+RATE_MIN, RATE_MAX = 1e-3, 1e9  # tokens/s and Mb/s: any rate outside is a unit error
+MAC_EFFICIENCY_MIN = 1e-9
 PayloadKind = Literal["text", "image", "document"]
 
 
@@ -75,8 +95,11 @@ class SpeedEntry:
 
     def __post_init__(self) -> None:
         check_positive("prefill_tps", self.prefill_tps)
+        check_finite_range("prefill_tps", self.prefill_tps, RATE_MIN, RATE_MAX)
         check_positive("decode_tps", self.decode_tps)
+        check_finite_range("decode_tps", self.decode_tps, RATE_MIN, RATE_MAX)
         check_nonneg("setup_s", self.setup_s)
+        check_max("setup_s", self.setup_s, MAX_DURATION_S)
 
 
 @dataclass(frozen=True)
@@ -91,8 +114,11 @@ class PhysicsSettings:
 
     def __post_init__(self) -> None:
         check_positive("bytes_per_token", self.bytes_per_token)
+        check_finite_range("bytes_per_token", self.bytes_per_token, RATE_MIN, 1e6)
         check_nonneg("request_overhead_bytes", self.request_overhead_bytes)
+        check_max("request_overhead_bytes", self.request_overhead_bytes, MAX_BYTES)
         check_nonneg("airtime_overhead_s", self.airtime_overhead_s)
+        check_max("airtime_overhead_s", self.airtime_overhead_s, MAX_DURATION_S)
         check_positive("quality_a", self.quality_a)
         if list(self.quality_b_levels) != sorted(self.quality_b_levels):
             raise ValueError(f"quality_b_levels: must be non-decreasing, got {list(self.quality_b_levels)}")
@@ -116,6 +142,9 @@ class Channel:
         check_nonneg("n_stations", self.n_stations)
         if not 0 < self.mac_efficiency <= 1:
             raise ValueError(f"mac_efficiency: must be in (0, 1], got {self.mac_efficiency!r}")
+        # Bianchi's efficiency falls as 1/stations (5e-4 with 5,000 on one channel); only a
+        # denormal-small value would make an airtime infinite
+        check_finite_range("mac_efficiency", self.mac_efficiency, MAC_EFFICIENCY_MIN, 1.0)
 
 
 @dataclass(frozen=True)
@@ -146,8 +175,10 @@ class ModelServer:
 
     def __post_init__(self) -> None:
         if self.slots < 1:
-            raise ValueError(f"slots: must be >= 1, got {self.slots!r}")
+            raise ValueError(f"slots: must be >= 1, got {fmt_value(self.slots)}")
+        check_max("slots", self.slots, MAX_SLOTS)
         check_nonneg("queue_backlog_s", self.queue_backlog_s)
+        check_max("queue_backlog_s", self.queue_backlog_s, MAX_RELEASE_S + MAX_RELEASE_SPAN_S)
 
 
 @dataclass(frozen=True)
@@ -182,7 +213,9 @@ class Backhaul:
 
     def __post_init__(self) -> None:
         check_nonneg("latency_s", self.latency_s)
+        check_max("latency_s", self.latency_s, MAX_DURATION_S)
         check_positive("bandwidth_mbps", self.bandwidth_mbps)
+        check_finite_range("bandwidth_mbps", self.bandwidth_mbps, RATE_MIN, RATE_MAX)
 
 
 @dataclass(frozen=True)
@@ -200,6 +233,7 @@ class Link:
         check_nonneg("distance_m", self.distance_m)
         check_range("mcs", self.mcs, 0, 11)
         check_positive("phy_rate_mbps", self.phy_rate_mbps)
+        check_finite_range("phy_rate_mbps", self.phy_rate_mbps, RATE_MIN, RATE_MAX)
 
 
 # ---- tasks and the planner's predictions ------------------------------------------------------
@@ -217,6 +251,7 @@ class Actual:
             _check_difficulty("difficulty", self.difficulty)
         if self.output_tokens is not None:
             check_nonneg("output_tokens", self.output_tokens)
+            check_max("output_tokens", self.output_tokens, MAX_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -230,6 +265,10 @@ class WholeEstimate:
     def __post_init__(self) -> None:
         _check_difficulty("difficulty", self.difficulty)
         check_positive("output_tokens", self.output_tokens)
+        check_max("output_tokens", self.output_tokens, MAX_TOKENS)
+
+
+RESERVED_OP_NAMES = ("whole", "agg", "in", "out")  # see solution.op_key / flow_key
 
 
 @dataclass(frozen=True)
@@ -245,12 +284,14 @@ class Subtask:
     actual: Actual | None = None
 
     def __post_init__(self) -> None:
-        check_id("id", self.id)
-        if self.id in ("whole", "agg"):
-            raise ValueError(f"id: {self.id!r} is reserved")
+        check_key_id("id", self.id)
+        if self.id in RESERVED_OP_NAMES:
+            raise ValueError(f"id: {self.id!r} is reserved (op names whole, agg; flow ends in, out)")
         _check_difficulty("difficulty", self.difficulty)
         check_positive("input_tokens", self.input_tokens)
+        check_max("input_tokens", self.input_tokens, MAX_TOKENS)
         check_positive("output_tokens", self.output_tokens)
+        check_max("output_tokens", self.output_tokens, MAX_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -265,7 +306,9 @@ class Aggregation:
     def __post_init__(self) -> None:
         _check_difficulty("difficulty", self.difficulty)
         check_positive("input_tokens", self.input_tokens)
+        check_max("input_tokens", self.input_tokens, MAX_TOKENS)
         check_positive("output_tokens", self.output_tokens)
+        check_max("output_tokens", self.output_tokens, MAX_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -331,12 +374,16 @@ class Task:
     deadline_s: float | None = None
 
     def __post_init__(self) -> None:
-        check_id("id", self.id)
+        check_key_id("id", self.id)
         check_nonneg("release_s", self.release_s)
+        check_max("release_s", self.release_s, MAX_RELEASE_S)
         check_positive("prompt_tokens", self.prompt_tokens)
+        check_max("prompt_tokens", self.prompt_tokens, MAX_TOKENS)
         check_nonneg("payload_bytes", self.payload_bytes)
+        check_max("payload_bytes", self.payload_bytes, MAX_BYTES)
         if self.deadline_s is not None:
             check_positive("deadline_s", self.deadline_s)
+            check_max("deadline_s", self.deadline_s, MAX_DURATION_S)
 
 
 @dataclass(frozen=True)
@@ -349,7 +396,9 @@ class Objective:
 
     def __post_init__(self) -> None:
         check_nonneg("accuracy_weight", self.accuracy_weight)
+        check_max("accuracy_weight", self.accuracy_weight, MAX_WEIGHT)
         check_nonneg("latency_weight_per_s", self.latency_weight_per_s)
+        check_max("latency_weight_per_s", self.latency_weight_per_s, MAX_WEIGHT)
 
     @property
     def sense(self) -> Literal["max", "min"]:
@@ -368,10 +417,11 @@ class ExplicitOp:
     quality: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        check_id("id", self.id)
+        check_key_id("id", self.id)
         for i, d in enumerate(self.durations):
             if d is not None:
                 check_nonneg(f"durations[{i}]", d)
+                check_max(f"durations[{i}]", d, MAX_DURATION_S)
         if all(d is None for d in self.durations):
             raise ValueError("durations: the op can run on no processor")
         if self.quality is not None:
@@ -389,6 +439,7 @@ class ExplicitEdge:
 
     def __post_init__(self) -> None:
         check_nonneg("cost", self.cost)
+        check_max("cost", self.cost, MAX_DURATION_S)
 
 
 @dataclass(frozen=True)
@@ -401,17 +452,24 @@ class ExplicitJob:
     release_s: float = 0.0
 
     def __post_init__(self) -> None:
-        check_id("id", self.id)
+        check_key_id("id", self.id)
+        # the explicit form is timed in absolute seconds (its makespan is absolute), so its
+        # releases share the bound of the relative frame
         check_nonneg("release_s", self.release_s)
+        check_max("release_s", self.release_s, MAX_RELEASE_SPAN_S)
         if not self.ops:
             raise ValueError("ops: a job needs at least one op")
         check_unique("ops", (o.id for o in self.ops))
         known = {o.id for o in self.ops}
         parents: dict[str, list[str]] = {o.id: [] for o in self.ops}
+        seen: set[tuple[str, str]] = set()
         for i, e in enumerate(self.edges):
             for end in ("src", "dst"):
                 if getattr(e, end) not in known:
-                    raise ValueError(f"edges[{i}].{end}: unknown op {getattr(e, end)!r}")
+                    raise ValueError(f"edges[{i}].{end}: unknown op {fmt_value(getattr(e, end))}")
+            if (e.src, e.dst) in seen:  # two costs for one edge: which one applies? (and one activity key)
+                raise ValueError(f"edges[{i}]: duplicate edge {e.src!r} -> {e.dst!r}")
+            seen.add((e.src, e.dst))
             parents[e.dst].append(e.src)
         _topological_order("edges", {k: tuple(v) for k, v in parents.items()})
 
@@ -430,6 +488,8 @@ class ExplicitCosts:
             check_id(f"processors[{i}]", p)
         if len(set(self.processors)) != len(self.processors):
             raise ValueError("processors: duplicate processor name")
+        if not self.jobs:
+            raise ValueError("jobs: at least one job is needed")
         check_unique("jobs", (j.id for j in self.jobs))
         n = len(self.processors)
         for i, job in enumerate(self.jobs):
@@ -470,9 +530,10 @@ class Instance:
     def __post_init__(self) -> None:
         if self.schema_version > SCHEMA_VERSION or self.schema_version < 1:
             raise ValueError(
-                f"schema_version: {self.schema_version!r} is not supported "
+                f"schema_version: {fmt_value(self.schema_version)} is not supported "
                 f"(this offload_opt reads 1..{SCHEMA_VERSION})"
             )
+        check_json_value("meta", self.meta)
         if self.explicit is not None:
             if self.tasks or self.users or self.aps:
                 raise ValueError("explicit: an explicit-cost instance has no users, aps or tasks")
@@ -494,10 +555,16 @@ class Instance:
         if len(set(chan_ids)) != len(chan_ids):
             raise ValueError("channels: duplicate channel id")
         models = {m.id for m in self.models}
-        speeds = {(s.hardware, s.model) for s in self.speeds}
+        speeds: set[tuple[str, str]] = set()
         for i, s in enumerate(self.speeds):
             if s.model not in models:
-                raise ValueError(f"speeds[{i}].model: unknown model {s.model!r}")
+                raise ValueError(f"speeds[{i}].model: unknown model {fmt_value(s.model)}")
+            if (s.hardware, s.model) in speeds:  # two rates for one pair: never let one silently win
+                raise ValueError(
+                    f"speeds[{i}]: duplicate entry for model {fmt_value(s.model)} "
+                    f"on hardware {fmt_value(s.hardware)}"
+                )
+            speeds.add((s.hardware, s.model))
         for i, u in enumerate(self.users):
             for j, m in enumerate(u.local_models):
                 if (u.hardware, m) not in speeds:
@@ -518,13 +585,21 @@ class Instance:
         defaults = [b for b in self.backhaul if b.ap_a is None and b.ap_b is None]
         if len(self.aps) > 1 and not defaults:
             raise ValueError("backhaul: a default entry (no ap_a/ap_b) is needed when there are several APs")
+        if len(defaults) > 1:
+            raise ValueError("backhaul: more than one default entry (no ap_a/ap_b)")
+        bh_pairs: set[frozenset[str | None]] = set()
         for i, b in enumerate(self.backhaul):
             if (b.ap_a is None) != (b.ap_b is None):
                 raise ValueError(f"backhaul[{i}]: give both ap_a and ap_b, or neither for the default")
             for end in ("ap_a", "ap_b"):
                 v = getattr(b, end)
                 if v is not None and v not in aps:
-                    raise ValueError(f"backhaul[{i}].{end}: unknown ap {v!r}")
+                    raise ValueError(f"backhaul[{i}].{end}: unknown ap {fmt_value(v)}")
+            if b.ap_a is not None:
+                pair = frozenset((b.ap_a, b.ap_b))
+                if pair in bh_pairs:
+                    raise ValueError(f"backhaul[{i}]: duplicate entry for {b.ap_a!r}-{b.ap_b!r}")
+                bh_pairs.add(pair)
         pairs: set[tuple[str, str]] = set()
         for i, ln in enumerate(self.links):
             if ln.user not in users:
@@ -540,6 +615,21 @@ class Instance:
             if ln.ap in has_server:
                 reach[ln.user] = True
         by_id = {u.id: u for u in self.users}
+        # the relative time frame (docs/model.md): everything after the earliest release is bounded
+        origin = min(t.release_s for t in self.tasks)
+        for i, t in enumerate(self.tasks):
+            if t.release_s - origin > MAX_RELEASE_SPAN_S:
+                raise ValueError(
+                    f"tasks[{i}].release_s: must be within {MAX_RELEASE_SPAN_S:g} s of the earliest release "
+                    f"({origin!r} s), got {t.release_s!r}"
+                )
+        for i, a in enumerate(self.aps):
+            for j, server in enumerate(a.servers):
+                if server.queue_backlog_s - origin > MAX_RELEASE_SPAN_S:
+                    raise ValueError(
+                        f"aps[{i}].servers[{j}].queue_backlog_s: must be within {MAX_RELEASE_SPAN_S:g} s "
+                        f"of the earliest release ({origin!r} s), got {server.queue_backlog_s!r}"
+                    )
         for i, t in enumerate(self.tasks):
             if t.user not in users:
                 raise ValueError(f"tasks[{i}].user: unknown user {t.user!r}")
@@ -613,7 +703,8 @@ class Instance:
         version = data.get("schema_version")
         if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
             raise InputError(
-                f"schema_version: {version} is newer than this offload_opt supports ({SCHEMA_VERSION}); upgrade"
+                f"schema_version: {fmt_value(version)} is newer than this offload_opt supports "
+                f"({SCHEMA_VERSION}); upgrade"
             )
         if "schema_version" not in data:
             raise InputError("schema_version: missing required field")
@@ -629,7 +720,7 @@ class Instance:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The canonical JSON text; written to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+        text = canonical_json(self) + "\n"  # = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:
             Path(path).write_text(text)
         return text
@@ -639,20 +730,71 @@ class Instance:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
+MAX_JSON_BYTES = 512 * 2**20  # 512 MiB: ten times a 50,000-task instance; larger files are refused
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object hook: a key given twice is an error, not 'the last one wins'."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, read in chunks up to MAX_JSON_BYTES; a NUL byte means it is not JSON text."""
+    chunks: list[bytes] = []
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(2**20):
+            if b"\0" in chunk:
+                raise InputError(f"{path}: not a JSON text file (contains NUL bytes)")
+            size += len(chunk)
+            if size > MAX_JSON_BYTES:
+                raise InputError(f"{path}: larger than {MAX_JSON_BYTES // 2**20} MiB, refused")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def read_json(source: str | Path) -> Any:
-    """Load a JSON file, turning I/O and syntax problems into one-line InputErrors."""
+    """Load a JSON file, turning I/O, encoding and syntax problems into one-line InputErrors.
+
+    Refused: files over MAX_JSON_BYTES or with NUL bytes (``/dev/zero``), non-UTF-8 text,
+    a key repeated within one object, nesting deeper than the parser's recursion limit and
+    integers too long to convert.
+    """
     path = Path(source)
     try:
-        text = path.read_text()
+        raw = _read_bytes(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a JSON file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
     if not text.strip():
         raise InputError(f"{path}: the file is empty")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except _DuplicateKey as exc:
+        raise InputError(f"{path}: key {fmt_value(exc.args[0])} appears twice in one JSON object") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts (4300 digits)
+        raise InputError(f"{path}: malformed JSON: {exc}") from None

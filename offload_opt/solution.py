@@ -7,17 +7,28 @@ allow). Activity keys are human-readable strings:
 - op: ``"<task>/<op>"`` e.g. ``"t3/s2"``, ``"t3/agg"``, ``"t3/whole"``;
 - flow: ``"<task>/<src>><dst>"`` with ``in``/``out`` for the owner's device,
   e.g. ``"t3/in>s1"``, ``"t3/s1>agg"``, ``"t3/agg>out"``.
+
+Keys are unambiguous by construction: task, job and op ids never contain ``/``
+or ``>`` and no subtask is called ``in`` or ``out`` (instance.py rejects them),
+and a mode has at most one flow per (source, destination) pair.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offload_opt._serde import InputError, check_id, decode, encode
+from offload_opt._serde import (
+    InputError,
+    canonical_json,
+    check_id,
+    check_json_value,
+    decode,
+    encode,
+    fmt_value,
+)
 from offload_opt.costs import SINK, SOURCE, CostTables, Flow, Mode, TaskCosts
 from offload_opt.instance import read_json
 
@@ -56,10 +67,11 @@ class TaskDecision:
 
     def __post_init__(self) -> None:
         check_id("task", self.task)
-        names = [p.op for p in self.placements]
-        for i, n in enumerate(names):
-            if n in names[:i]:
-                raise ValueError(f"placements[{i}].op: op {n!r} placed twice")
+        seen: set[str] = set()
+        for i, p in enumerate(self.placements):
+            if p.op in seen:
+                raise ValueError(f"placements[{i}].op: op {fmt_value(p.op)} placed twice")
+            seen.add(p.op)
 
 
 @dataclass(frozen=True)
@@ -80,28 +92,36 @@ class Solution:
 
     def __post_init__(self) -> None:
         if self.schema_version > SOLUTION_SCHEMA_VERSION or self.schema_version < 1:
-            raise ValueError(f"schema_version: {self.schema_version!r} is not supported")
-        tasks = [d.task for d in self.decisions]
-        for i, t in enumerate(tasks):
-            if t in tasks[:i]:
-                raise ValueError(f"decisions[{i}].task: task {t!r} decided twice")
-        res = [s.resource for s in self.sequences]
-        for i, r in enumerate(res):
-            if r in res[:i]:
-                raise ValueError(f"sequences[{i}].resource: resource {r!r} listed twice")
+            raise ValueError(f"schema_version: {fmt_value(self.schema_version)} is not supported")
+        # sets, not list scans: a 50,000-task solution must validate in linear time
+        tasks: set[str] = set()
+        for i, d in enumerate(self.decisions):
+            if d.task in tasks:
+                raise ValueError(f"decisions[{i}].task: task {fmt_value(d.task)} decided twice")
+            tasks.add(d.task)
+        resources: set[str] = set()
+        for i, s in enumerate(self.sequences):
+            if s.resource in resources:
+                raise ValueError(f"sequences[{i}].resource: resource {fmt_value(s.resource)} listed twice")
+            resources.add(s.resource)
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+        text = canonical_json(self) + "\n"  # = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:
             Path(path).write_text(text)
         return text
 
     @classmethod
     def from_dict(cls, data: Any) -> Solution:
-        return decode(cls, data)
+        solution = decode(cls, data)
+        try:  # solver-made meta is trusted; a file's meta must be plain, finite JSON
+            check_json_value("meta", solution.meta)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        return solution
 
     @classmethod
     def from_json(cls, source: str | Path) -> Solution:

@@ -357,8 +357,10 @@ def compare(inst: Instance, sol: Solution, use_actual: bool) -> tuple[RefEval, o
         assert e is not None, f"{where}: evaluator has no activity {k}"
         assert e.kind == a.kind, f"{where}: {k} kind {e.kind} vs {a.kind}"
         assert e.resource == a.resource, f"{where}: {k} resource {e.resource} vs {a.resource}"
-        assert close(e.start_s, a.start), f"{where}: {k} start {e.start_s!r} vs {a.start!r}"
-        assert close(e.end_s, a.end), f"{where}: {k} end {e.end_s!r} vs {a.end!r}"
+        # the evaluator times in seconds after the earliest release (docs/model.md), the reference in absolute s
+        start_s, end_s = ev.time_origin_s + e.start_s, ev.time_origin_s + e.end_s
+        assert close(start_s, a.start), f"{where}: {k} start {start_s!r} vs {a.start!r}"
+        assert close(end_s, a.end), f"{where}: {k} end {end_s!r} vs {a.end!r}"
     assert set(ev.schedule) == set(ref.acts), f"{where}: {set(ev.schedule) ^ set(ref.acts)}"
     by_task = {t.task: t for t in ev.tasks}
     assert set(by_task) == set(ref.tasks), where
