@@ -137,16 +137,17 @@ def test_boolean_knobs_are_parsed_not_truthy(capsys):
 
 
 @pytest.mark.parametrize(
-    ("content", "fragment"),
+    "content",
     [
-        (b"[" * 200_000, "RecursionError"),  # nested too deep for the JSON decoder
-        (b"\x9c\xff\x00garbage", "UnicodeDecodeError"),  # not UTF-8
+        b"[" * 200_000,  # nested too deep for the JSON decoder
+        b"\x9c\xff\x00garbage",  # not UTF-8 (and a NUL byte)
+        b"\x9c\xff garbage",  # not UTF-8, no NUL byte
     ],
 )
 @pytest.mark.parametrize(
     "command", ["show", "evaluate-instance", "evaluate-solution", "gap", "plot-schedule"]
 )
-def test_absurd_input_files_name_the_file(files, tmp_path, capsys, content, fragment, command):
+def test_absurd_input_files_name_the_file(files, tmp_path, capsys, content, command):
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)
     inst, sol = str(files["inst"]), str(files["sol"])
@@ -160,7 +161,10 @@ def test_absurd_input_files_name_the_file(files, tmp_path, capsys, content, frag
     capsys.readouterr()
     assert main(argv) == 2
     err = _one_line_error(capsys)
-    assert err.startswith(f"error: {bad}: cannot read (") and fragment in err
+    # The data layer names the problem (too deep, not UTF-8, NUL bytes); the CLI's last-resort handler
+    # would say "cannot read (<exception type>)". Either way: one line that starts with the file.
+    assert err.startswith(f"error: {bad}: ")
+    assert "Traceback" not in err
 
 
 def test_last_resort_handler_names_the_file(capsys, monkeypatch):
