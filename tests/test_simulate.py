@@ -1,0 +1,158 @@
+"""Simulation over time (offload_opt.sim): exactness against the evaluator, queueing laws, bad input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from offload_opt import InputError, build_costs, evaluate, generate, solve
+from offload_opt.sim import simulate
+from offload_opt.sim.engine import EpochRule
+from offload_opt.solution import Sequence, Solution
+
+
+def _alone_latency(inst, res, task_id: str) -> float:
+    """Latency the evaluator gives the simulated decision of ``task_id`` with nothing else in the network."""
+    one = inst.replace(tasks=tuple(t for t in inst.tasks if t.id == task_id))
+    dec = next(d for d in res.solution.decisions if d.task == task_id)
+    acts = res.activities[(res.activities["task"] == task_id) & res.activities["resource"].notna()]
+    seqs = tuple(
+        Sequence(r, tuple(g.sort_values(["start_s", "end_s"])["key"])) for r, g in acts.groupby("resource")
+    )
+    ev = evaluate(build_costs(one, actual=True), Solution((dec,), seqs))
+    assert ev.feasible, ev.violations
+    return ev.tasks[0].latency_s
+
+
+def test_one_task_at_a_time_equals_the_evaluator():
+    """Tasks far apart (each alone in the network): simulated latency == evaluator's latency, to 1e-9."""
+    base = generate("small", seed=3, tasks_per_user=2)
+    spaced = tuple(t.__class__(**{**t.__dict__, "release_s": 500.0 * k}) for k, t in enumerate(base.tasks))
+    inst = base.replace(tasks=spaced)
+    res = simulate(inst, policy="greedy", seed=3)
+    assert len(res.rows) == len(inst.tasks)
+    for row in res.rows.itertuples():
+        assert row.latency_s == pytest.approx(_alone_latency(res.instance, res, row.task), abs=1e-9)
+    # alone, every wait is for the data or the initial backlog: the network adds nothing
+    assert (res.rows["finish_s"] <= res.rows["arrival_s"] + 500.0).all()
+
+
+def test_history_under_contention_equals_the_evaluator():
+    """Arrival epoch with queues: every task's latency == the evaluator's on the whole history, to 1e-9."""
+    res = simulate("small", policy="greedy", rate=0.2, duration_s=120.0, seed=5)
+    assert len(res.rows) > 10
+    ev = evaluate(build_costs(res.instance, actual=True), res.solution)
+    assert not [v for v in ev.violations if "deadline" not in v]
+    lat = {m.task: m.latency_s for m in ev.tasks}
+    rew = {m.task: m.reward for m in ev.tasks}
+    for row in res.rows.itertuples():
+        assert row.latency_s == pytest.approx(lat[row.task], abs=1e-9)
+        assert row.reward == pytest.approx(rew[row.task], abs=1e-9)
+    assert (res.rows["queue_s"] > 1e-6).any(), "the run should have contention to be a test of it"
+
+
+@pytest.mark.parametrize("epoch", ["arrival", 5.0, "batch:5"])
+@pytest.mark.parametrize("policy", ["greedy", "local-search", "nearest-edge"])
+def test_all_at_time_zero_reproduces_the_static_solve(epoch, policy):
+    """All tasks at t=0, one epoch, predictions == actual values: the static solve's reward, exactly."""
+    inst = generate("small", seed=2, planner="oracle", release_window_s=0.0)
+    static = solve(inst, solver=policy, seed=0)
+    actual = evaluate(build_costs(inst, actual=True), static.solution)
+    res = simulate(inst, policy=policy, epoch=epoch, seed=0)
+    assert res.summary["epochs"] == 1
+    assert res.rows["reward"].sum() == pytest.approx(static.objective, abs=1e-9)
+    assert res.rows["reward"].sum() == pytest.approx(actual.objective, abs=1e-9)
+    assert res.rows["latency_s"].to_numpy() == pytest.approx(
+        res.rows["predicted_latency_s"].to_numpy(), abs=1e-9
+    )
+
+
+def test_littles_law_on_a_long_run():
+    """Mean number in system == arrival rate x mean time in system, within sampling error."""
+    rate, duration = 0.05, 6000.0
+    res = simulate("small", policy="greedy", rate=rate, duration_s=duration, seed=11)
+    s = res.summary
+    assert not s["saturated"]
+    assert s["n_tasks"] > 200
+    # measured rate: Little's law holds for the realised arrivals; the nominal rate within sampling error
+    assert s["mean_in_system"] == pytest.approx(s["arrival_rate_per_s"] * s["mean_latency_s"], rel=0.05)
+    assert s["mean_in_system"] == pytest.approx(rate * s["mean_latency_s"], rel=0.15)
+
+
+def test_low_rate_latency_tends_to_contention_free():
+    """Rate -> 0: the mean latency tends to the mean of each decision's latency alone in the network."""
+    res = simulate("small", policy="greedy", rate=0.001, duration_s=100_000.0, seed=4)
+    assert len(res.rows) > 50
+    alone = [_alone_latency(res.instance, res, t) for t in res.rows["task"]]
+    mean_alone = sum(alone) / len(alone)
+    assert res.rows["latency_s"].mean() == pytest.approx(mean_alone, rel=0.02)
+    assert res.rows["latency_s"].mean() >= mean_alone - 1e-9  # contention never helps
+
+
+def test_periodic_replanning_revises_unstarted_tasks_and_waits_for_the_epoch():
+    """Epoch 2 s: nothing starts before its decision epoch; tasks not started are planned again."""
+    res = simulate("small", policy="greedy", rate=0.3, duration_s=60.0, seed=1, epoch=2.0)
+    rows = res.rows
+    assert (rows["start_s"] >= rows["epoch_s"] - 1e-12).all()
+    assert (rows["epoch_s"] >= rows["arrival_s"]).all()
+    assert ((rows["epoch_s"] / 2.0).round(9) % 1 == 0).all()
+    assert (rows["plans"] > 1).any()
+    ev = evaluate(build_costs(res.instance, actual=True), res.solution)  # a valid history: no overlap
+    assert not [v for v in ev.violations if "deadline" not in v]
+    for row in rows.itertuples():  # waiting for the epoch only ever delays a task
+        assert row.latency_s >= {m.task: m.latency_s for m in ev.tasks}[row.task] - 1e-9
+
+
+def test_charged_decision_time_delays_the_batch():
+    """A fixed decision time of 3 s: no task starts before arrival + 3 s."""
+    res = simulate("small", policy="greedy", rate=0.1, duration_s=60.0, seed=2, charge_decision_time=3.0)
+    assert (res.rows["start_s"] >= res.rows["decided_s"] - 1e-12).all()
+    assert (res.rows["decided_s"] >= res.rows["arrival_s"] + 3.0 - 1e-12).all()
+
+
+def test_same_seed_same_rows():
+    """Determinism: the same seed gives the same rows; another seed other arrivals."""
+    a = simulate("small", policy="greedy", rate=0.2, duration_s=60.0, seed=7)
+    b = simulate("small", policy="greedy", rate=0.2, duration_s=60.0, seed=7)
+    pd.testing.assert_frame_equal(a.rows, b.rows)
+    c = simulate("small", policy="greedy", rate=0.2, duration_s=60.0, seed=8)
+    assert not a.rows["arrival_s"].equals(c.rows["arrival_s"])
+
+
+def test_trace_file(tmp_path):
+    """A trace gives the arrivals: times and users as written."""
+    p = tmp_path / "trace.csv"
+    p.write_text("arrival_s,user\n0.0,u0\n1.5,u1\n1.5,u0\n40,u2\n")
+    res = simulate("small", policy="nearest-edge", trace=str(p), seed=1)
+    assert list(res.rows["arrival_s"]) == [0.0, 1.5, 1.5, 40.0]
+    assert list(res.rows["user"]) == ["u0", "u1", "u0", "u2"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text", "message"),
+    [
+        ({"rate": 0.0, "duration_s": 10.0}, None, "rate"),  # zero rate
+        ({"rate": -1.0, "duration_s": 10.0}, None, "rate"),  # negative rate
+        ({"rate": 1.0, "duration_s": 0.0}, None, "duration_s"),  # zero duration
+        ({"rate": 1.0, "duration_s": -5.0}, None, "duration_s"),  # negative duration
+        ({}, "arrival_s,user\n2,u0\n1,u1\n", "sorted"),  # unsorted trace
+        ({}, "arrival_s,user\n-1,u0\n", "arrival_s"),  # negative time
+        ({}, "arrival_s,user\n1,nobody\n", "unknown user"),  # unknown user
+        ({"rate": 1.0, "duration_s": 10.0, "policy": "nope"}, None, "policy"),  # unknown policy
+        ({"rate": 1.0, "duration_s": 10.0, "epoch": "sometimes"}, None, "epoch"),  # bad epoch
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, kwargs, text, message):
+    if text is not None:
+        p = tmp_path / "t.csv"
+        p.write_text(text)
+        kwargs = {**kwargs, "trace": str(p)}
+    with pytest.raises(InputError, match=message) as exc:
+        simulate("small", **kwargs)
+    assert "\n" not in str(exc.value)
+
+
+def test_epoch_rule_parsing():
+    assert EpochRule.parse("arrival").kind == "arrival"
+    assert EpochRule.parse("2.0") == EpochRule("periodic", 2.0, True)
+    assert EpochRule.parse("batch:1.5") == EpochRule("periodic", 1.5, False)
