@@ -26,9 +26,11 @@ What the policy sees of the committed state: the release of every pending
 task is the epoch (time is shifted so that the epoch is 0; the time already
 waited is a constant that no decision can change), and each model server's
 ``queue_backlog_s`` is the time until its earliest slot is free (its slots
-are then used in order of their free time). The static model has no field
-for a device or a channel that is busy until some time, so the policy does
-not see those; the execution respects them exactly.
+are then used in order of their free time). A busy device is passed as the
+earliest start (``Option.ready_s``) of the local options on it, which is
+exact since a device is one resource. The static model has no way to say
+that a channel is busy until some time, so the policy does not see that
+(transfers are short: milliseconds); the execution respects it exactly.
 """
 
 from __future__ import annotations
@@ -43,7 +45,16 @@ import numpy as np
 import pandas as pd
 
 from offload_opt._serde import InputError
-from offload_opt.costs import CostTables, Mode, Op, Option, TaskCosts, server_resource
+from offload_opt.costs import (
+    CostTables,
+    Mode,
+    Op,
+    Option,
+    TaskCosts,
+    device_resource,
+    server_resource,
+    user_node,
+)
 from offload_opt.evaluator import ActivityTime, Evaluation, TaskMetrics, evaluate
 from offload_opt.generator import SCENARIOS, Scenario, generate
 from offload_opt.instance import AP, Instance
@@ -161,6 +172,33 @@ class _ExecCosts(CostTables):
             for tid, res, ready_s in holds
         )
         self.tasks = self.tasks + extra
+
+
+class _PlanCosts(CostTables):
+    """Predicted cost tables of the planning instance; a busy device's local options start when it is free.
+
+    ``device_free_s``: user node -> time (relative to the epoch) its device is free of committed work.
+    An option's ``ready_s`` is its earliest start, and a device is one resource, so this is exact.
+    """
+
+    def __init__(self, instance: Instance, device_free_s: dict[str, float]):
+        super().__init__(instance)
+        if device_free_s:
+            self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
+
+
+def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> TaskCosts:
+    def opt(o: Option) -> Option:
+        free = device_free_s.get(o.node)
+        return dataclasses.replace(o, ready_s=max(o.ready_s, free)) if free is not None else o
+
+    modes = tuple(
+        dataclasses.replace(
+            m, ops=tuple(dataclasses.replace(op, options=tuple(opt(o) for o in op.options)) for op in m.ops)
+        )
+        for m in task.modes
+    )
+    return dataclasses.replace(task, modes=modes)
 
 
 def _hold_decision(tid: str, res: str) -> TaskDecision:
@@ -369,7 +407,15 @@ class _Simulator:
                 if a.resource is not None:
                     free[a.resource] = max(free.get(a.resource, 0.0), a.end_s)
         plan_inst, slot_map = self._planning_instance(pending, origin, free)
-        res = solve(plan_inst, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options)
+        device_free = {
+            user_node(u.id): free[device_resource(u.id)] - origin
+            for u in self.net.users
+            if free.get(device_resource(u.id), 0.0) > origin
+        }
+        plan_costs = _PlanCosts(plan_inst, device_free)
+        res = solve(
+            plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
+        )
         if res.solution is None or res.evaluation is None or not res.evaluation.tasks:
             raise RuntimeError(f"policy {self.policy!r} found no solution at t={t!r} s ({res.termination})")
         charge = res.runtime_s if self.charge_measured else self.charge_fixed_s
