@@ -178,3 +178,178 @@ def test_one_slot_servers_are_seen_exactly():
     assert (gap >= -1e-9).all()
     assert (gap <= 0.1).all()
     assert (gap.abs() <= 1e-9).sum() >= len(rows) // 3
+
+
+# ---- load curve, CLI, plots ----------------------------------------------------------------------
+
+
+def _load_jobs():
+    from offload_opt.sim.load_curve import make_jobs
+
+    return make_jobs("small", ["greedy", "local-only"], [0.05, 0.4], [0, 1], 120.0)
+
+
+def test_load_curve_same_rows_with_one_or_two_jobs(tmp_path):
+    """Determinism across back-ends: --jobs 1 and --jobs 2 give the same rows (but runtime)."""
+    from offload_opt.sim.load_curve import run_load_curve
+
+    jobs = _load_jobs()
+    a = run_load_curve(jobs, tmp_path / "a.csv", n_jobs=1, quiet=True)
+    b = run_load_curve(jobs, tmp_path / "b.csv", n_jobs=2, quiet=True)
+    assert (a["status"] == "ok").all()
+    pd.testing.assert_frame_equal(a.drop(columns="runtime_s"), b.drop(columns="runtime_s"))
+    # the table on disk reads back the same rows
+    from offload_opt.experiments.runner import read_table
+
+    disk = read_table(tmp_path / "a.csv")
+    assert list(disk["key"]) == list(a["key"])
+    assert disk["mean_latency_s"].tolist() == a["mean_latency_s"].tolist()
+
+
+def test_load_curve_resumes(tmp_path):
+    """A rerun skips finished runs: only the missing ones are simulated."""
+    from offload_opt.sim import load_curve
+
+    jobs = _load_jobs()
+    out = tmp_path / "load.csv"
+    load_curve.run_load_curve(jobs[:3], out, quiet=True)
+    ran: list[str] = []
+    real = load_curve.run_sim_job
+
+    def spy(job):
+        ran.append(job.key)
+        return real(job)
+
+    load_curve.run_sim_job = spy
+    try:
+        df = load_curve.run_load_curve(jobs, out, quiet=True)
+    finally:
+        load_curve.run_sim_job = real
+    assert sorted(ran) == sorted(j.key for j in jobs[3:])
+    assert list(df["key"]) == [j.key for j in jobs]
+
+
+def test_load_curve_aggregate_and_saturation():
+    """Latency grows with load; local-only saturates at a rate where greedy (which offloads) does not."""
+    from offload_opt.sim.load_curve import aggregate, make_jobs, run_load_curve, saturation_rates
+
+    jobs = make_jobs("small", ["greedy", "local-only"], [0.02, 1.0], [0, 1, 2], 300.0)
+    agg = aggregate(run_load_curve(jobs, quiet=True))
+    for _, g in agg.groupby("policy"):
+        lat = g.sort_values("rate")["mean_latency_s"].to_numpy()
+        assert lat[1] > lat[0]
+    sat = saturation_rates(agg)
+    assert sat["local-only"] == 1.0
+    assert agg["mean_latency_s_ci"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("text", "rates"),
+    [("0.1:0.5:0.1", [0.1, 0.2, 0.3, 0.4, 0.5]), ("0.5,1,2", [0.5, 1.0, 2.0]), ("1:1:1", [1.0])],
+)
+def test_parse_rates(text, rates):
+    from offload_opt.sim.load_curve import parse_rates
+
+    assert parse_rates(text) == pytest.approx(rates)
+
+
+@pytest.mark.parametrize("text", ["0:1:0.5", "1:0.5:0.1", "a,b", "-1,2", "1:2"])
+def test_parse_rates_rejects(text):
+    from offload_opt.sim.load_curve import parse_rates
+
+    with pytest.raises(InputError, match="--rates"):
+        parse_rates(text)
+
+
+def test_cli_simulate_writes_rows_and_plots(tmp_path, capsys):
+    """`simulate` writes one row per task, the summary and the plots."""
+    from offload_opt.cli import main
+
+    out = tmp_path / "sim.csv"
+    rc = main(
+        ["simulate", "--scenario", "small", "--rate", "0.2", "--duration-s", "60", "--policy", "greedy",
+         "--seed", "1", "-o", str(out), "--plots", str(tmp_path / "plots"), "-q"]
+    )  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr().out
+    for name in ("p95_latency_s", "accuracy_realised", "reward_per_task", "gpu_utilisation", "throughput"):
+        assert name in printed
+    df = pd.read_csv(out)
+    assert len(df) > 0 and {"arrival_s", "latency_s", "predicted_latency_s", "success"} <= set(df.columns)
+    assert (tmp_path / "plots" / "latency_cdf.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "queues.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--rate", "0", "--duration-s", "10"],  # zero rate
+        ["--rate", "-2", "--duration-s", "10"],  # negative rate
+        ["--rate", "1", "--duration-s", "0"],  # zero duration
+        ["--rate", "1", "--duration-s", "-3"],  # negative duration
+        ["--rate", "1", "--duration-s", "10", "--policy", "nope"],  # unknown policy
+        ["--rate", "1", "--duration-s", "10", "--epoch", "never"],  # bad epoch
+        ["--trace", "TRACE"],  # unsorted trace (written below)
+    ],
+)
+def test_cli_simulate_bad_input_exits_2(tmp_path, capsys, argv):
+    from offload_opt.cli import main
+
+    trace = tmp_path / "trace.csv"
+    trace.write_text("arrival_s,user\n5,u0\n1,u1\n")
+    out = tmp_path / "sim.csv"
+    out.write_text("kept\n")
+    argv = [str(trace) if a == "TRACE" else a for a in argv]
+    rc = main(["simulate", "--scenario", "small", "-o", str(out), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert out.read_text() == "kept\n"  # nothing already written is lost
+
+
+def test_cli_load_curve(tmp_path, capsys):
+    """`load-curve` writes the run rows and the figure, and prints the saturation rates."""
+    from offload_opt.cli import main
+
+    out = tmp_path / "load.csv"
+    rc = main(
+        ["load-curve", "--scenario", "small", "--rates", "0.05,0.3", "--policies", "greedy,local-only",
+         "--seeds", "2", "--duration-s", "60", "-o", str(out), "-q"]
+    )  # fmt: skip
+    assert rc == 0
+    assert "saturation rate" in capsys.readouterr().out
+    assert len(pd.read_csv(out)) == 8
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_queue_lengths_count_decided_unfinished_ops():
+    """Queue series: +1 when an op is decided, -1 when it ends; never negative, ends at 0."""
+    from offload_opt.sim import queue_lengths
+
+    res = simulate("small", policy="nearest-edge", rate=0.5, duration_s=60.0, seed=3)
+    series = queue_lengths(res)
+    assert series
+    n_ops = (res.activities["resource"].fillna("").str.startswith("srv:")).sum()
+    assert sum(int(s.max() > 0) for s in series.values()) >= 1
+    for s in series.values():
+        assert (s >= 0).all() and s.iloc[-1] == 0
+    assert sum(len(s) for s in series.values()) == 2 * n_ops
+
+
+def test_channel_carries_a_new_request_before_answers_scheduled_later():
+    """A shared channel is not reserved in decision order: a new request goes out while earlier tasks
+    are still queued at the servers, so an overloaded edge is kept busy (GPU utilisation near 1)."""
+    res = simulate("small", policy="nearest-edge", rate=1.0, duration_s=200.0, seed=0)
+    a = res.activities
+    ins = a[a["key"].str.endswith("in>whole") & a["resource"].notna()]
+    outs = a[a["key"].str.endswith("whole>out") & a["resource"].notna()]
+    overtaking = 0
+    for row in ins.itertuples():
+        same = outs[(outs["resource"] == row.resource) & (outs["decided_s"] < row.decided_s)]
+        overtaking += bool((same["start_s"] > row.start_s).any())
+    assert overtaking > len(ins) // 2
+    assert res.summary["saturated"]
+    assert res.summary["gpu_utilisation"] > 0.9
+    ev = evaluate(build_costs(res.instance, actual=True), res.solution)  # still exactly the evaluator's
+    lat = {m.task: m.latency_s for m in ev.tasks}
+    assert all(abs(r.latency_s - lat[r.task]) <= 1e-9 for r in res.rows.itertuples())
