@@ -204,6 +204,24 @@ def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> Task
     return dataclasses.replace(task, modes=modes)
 
 
+def _fit(
+    times: list[tuple[float, float]], fixed: list[tuple[float, float, str]], pos: list[int]
+) -> list[int]:
+    """Positions among ``fixed`` (frozen transfers in time order) at which transfers of the given
+    (start_s, duration_s) delay none of them: each at or after its current position and after the
+    one before it, moved past every frozen transfer it would overlap."""
+    out: list[int] = []
+    lo = 0
+    for (start, dur), p in zip(times, pos, strict=True):
+        k = max(p, lo)
+        while k < len(fixed) and start + dur > fixed[k][0]:
+            start = max(start, fixed[k][1])
+            k += 1
+        out.append(k)
+        lo = k
+    return out
+
+
 def _interleave(
     fixed: list[tuple[float, float, str]], keys: list[str], pos: list[int], gate: str
 ) -> list[str]:
@@ -429,7 +447,6 @@ class _Simulator:
                 {r: v for r, v in seqs.items() if v},
                 chan_prev,
                 self.window_t_dec,
-                keep_positions=True,
             )
             self._record(ev)
         self._freeze(started)
@@ -460,7 +477,7 @@ class _Simulator:
         new_seq = {slot_map.get(s.resource, s.resource): list(s.activities) for s in res.solution.sequences}
         other = {r: v for r, v in new_seq.items() if not r.startswith(CHANNEL_PREFIX)}
         chans = {r: v for r, v in new_seq.items() if r.startswith(CHANNEL_PREFIX)}
-        ev = self._execute([a.task for a in pending], decisions, other, chans, t_dec, keep_positions=False)
+        ev = self._execute([a.task for a in pending], decisions, other, chans, t_dec)
         self._record(ev)
         by_task = {d.task: d for d in decisions}
         batch: list[_Decided] = []
@@ -494,7 +511,6 @@ class _Simulator:
         other: dict[str, list[str]],
         chans: dict[str, list[str]],
         not_before_s: float,
-        keep_positions: bool,
     ) -> Evaluation:
         """Time ``tasks`` with the evaluator on actual values after everything frozen.
 
@@ -503,8 +519,10 @@ class _Simulator:
         the gaps between the frozen transfers (a shared medium carries a transfer as soon as
         it is ready, it does not wait for answers scheduled later): each one goes before the
         first frozen transfer it would not delay, order among themselves kept, and a
-        zero-length gate at ``not_before_s`` precedes the first. Frozen transfers stand as
-        holds of their own length and are checked to keep their times exactly.
+        zero-length gate at ``not_before_s`` precedes the first. Each starts at the earliest
+        place and is moved later only as far as the evaluator's times require (a pass per
+        move, usually one or two). Frozen transfers stand as holds of their own length and
+        are checked to keep their times exactly.
         """
         holds: list[tuple[str, str, float, float]] = []
         seq: dict[str, list[str]] = {}
@@ -526,11 +544,7 @@ class _Simulator:
             g = self._hold_id()
             holds.append((g, r, not_before_s, 0.0))
             gate[r] = f"{g}/{HOLD_OP}"
-            if keep_positions:  # in the order they ran before (they can only move earlier)
-                prev = {a.key: a.start_s for a in self._acts_with_keys(keys)}
-                pos[r] = [sum(1 for f in fx if f[0] < prev[k]) for k in keys]
-            else:
-                pos[r] = [0] * len(keys)
+            pos[r] = _fit([(not_before_s, 0.0)] * len(keys), fx, [0] * len(keys))
         inst = self.net.replace(tasks=tuple(tasks))
         costs = _ExecCosts(inst, holds)
         hold_decisions = [_hold_decision(h[0], h[1]) for h in holds]
@@ -546,18 +560,12 @@ class _Simulator:
                 raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
             moved = False
             for r, keys in chans.items():
-                fx, ps = fixed[r], pos[r]
-                lo = 0
-                for i, key in enumerate(keys):
-                    act = ev.schedule[key]
-                    s_, d_ = act.start_s, act.end_s - act.start_s
-                    k = max(ps[i], lo)
-                    while k < len(fx) and s_ + d_ > fx[k][0]:  # it would delay a frozen transfer
-                        s_ = max(s_, fx[k][1])
-                        k += 1
-                    if k != ps[i]:
-                        ps[i], moved = k, True
-                    lo = k
+                times = [
+                    (ev.schedule[k].start_s, ev.schedule[k].end_s - ev.schedule[k].start_s) for k in keys
+                ]
+                new_pos = _fit(times, fixed[r], pos[r])
+                if new_pos != pos[r]:
+                    pos[r], moved = new_pos, True
             if not moved:
                 break
         else:  # pragma: no cover - each pass only moves transfers later, so this ends
@@ -597,11 +605,6 @@ class _Simulator:
                 if a.resource is not None and a.resource.startswith(CHANNEL_PREFIX)
             }
         )
-
-    def _acts_with_keys(self, keys: list[str]) -> list[ActivityTime]:
-        want = set(keys)
-        tids = {k.split("/", 1)[0] for k in keys}
-        return [a for tid in tids for a in self.last_times.get(tid, []) if a.key in want]
 
     def _hold_id(self) -> str:
         self.hold_count += 1

@@ -168,12 +168,12 @@ def _execute(jobs: Sequence[SimJob], n_jobs: int, scheduler: Any) -> Iterator[di
         return
     if n_jobs > 1 and len(jobs) > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent import futures
 
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=ctx) as pool:
+        with futures.ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=ctx) as pool:
             futs = [pool.submit(run_sim_job, j) for j in jobs]
-            for f in as_completed(futs):
+            for f in futures.as_completed(futs):
                 yield f.result()
         return
     for j in jobs:
