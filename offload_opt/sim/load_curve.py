@@ -160,8 +160,8 @@ def _execute(jobs: Sequence[SimJob], n_jobs: int, scheduler: Any) -> Iterator[di
                 f"--scheduler: cannot reach the Dask scheduler at {scheduler!r} ({exc})"
             ) from None
         try:
-            futures = [client.submit(run_sim_job, j, pure=False) for j in jobs]
-            for fut in as_completed(futures):
+            dask_futs = [client.submit(run_sim_job, j, pure=False) for j in jobs]
+            for fut in as_completed(dask_futs):
                 yield fut.result()
         finally:
             client.close()
