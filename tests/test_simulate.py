@@ -206,6 +206,22 @@ def test_load_curve_same_rows_with_one_or_two_jobs(tmp_path):
     assert disk["mean_latency_s"].tolist() == a["mean_latency_s"].tolist()
 
 
+def test_load_curve_on_dask_gives_the_serial_rows(tmp_path):
+    """--scheduler: a Dask cluster gives the same rows as the serial run (Parquet output)."""
+    from distributed import LocalCluster
+
+    from offload_opt.experiments.runner import read_table
+    from offload_opt.sim.load_curve import run_load_curve
+
+    jobs = _load_jobs()[:4]
+    serial = run_load_curve(jobs, tmp_path / "s.csv", quiet=True)
+    with LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+        run_load_curve(jobs, tmp_path / "d.parquet", scheduler=cluster.scheduler_address, quiet=True)
+    dask = read_table(tmp_path / "d.parquet")
+    cols = ["key", "policy", "rate", "seed", "n_tasks", "mean_latency_s", "p95_latency_s", "reward_per_task"]
+    pd.testing.assert_frame_equal(serial[cols], dask[cols], check_dtype=False)
+
+
 def test_load_curve_resumes(tmp_path):
     """A rerun skips finished runs: only the missing ones are simulated."""
     from offload_opt.sim import load_curve
