@@ -87,6 +87,20 @@ def _options(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _policy_options(items: list[str] | None, policies: list[str]) -> dict[str, dict[str, Any]]:
+    """``POLICY:KEY=VALUE`` items -> per-policy options (the policy must be one of the swept ones)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        policy, colon, rest = item.partition(":")
+        key, eq, text = rest.partition("=")
+        if not (colon and eq and key.strip()):
+            raise CLIError(f"--option {item}: expected POLICY:KEY=VALUE, e.g. local-search:max_iters=200")
+        if policy.strip() not in policies:
+            raise CLIError(f"--option {item}: {policy.strip()!r} is not one of --policies")
+        out.setdefault(policy.strip(), {})[key.strip()] = option_value(text)
+    return out
+
+
 def _table_output(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in (".csv", ".parquet"):
@@ -120,7 +134,14 @@ def _add_network(p: argparse.ArgumentParser) -> None:
         "[default: arrival]",
     )
     p.add_argument("--time-limit", default=None, metavar="S", help="time limit of each decision (s)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a policy option (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a policy option, e.g. max_iters=200 for local-search (an iteration budget keeps runs "
+        "reproducible; its default is a 2 s wall-clock budget per decision); in load-curve "
+        "POLICY:KEY=VALUE (repeatable)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes on stderr")
 
 
@@ -272,7 +293,7 @@ def cmd_load_curve(args: argparse.Namespace) -> int:
         epoch=args.epoch,
         time_limit_s=_float("--time-limit", args.time_limit),
         overrides=_overrides(args.set),
-        options={p: _options(args.option) for p in policies},
+        options=_policy_options(args.option, policies),
     )
     df = run_load_curve(
         jobs, output, n_jobs=_int("--jobs", args.jobs, 1), scheduler=args.scheduler, quiet=args.quiet
