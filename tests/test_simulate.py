@@ -370,3 +370,23 @@ def test_channel_carries_a_new_request_before_answers_scheduled_later():
     ev = evaluate(build_costs(res.instance, actual=True), res.solution)  # still exactly the evaluator's
     lat = {m.task: m.latency_s for m in ev.tasks}
     assert all(abs(r.latency_s - lat[r.task]) <= 1e-9 for r in res.rows.itertuples())
+
+
+def test_plots_draw_one_line_per_series():
+    """Latency CDF (a line per policy), queues (a line per model server), load curve (a line per policy)."""
+    from offload_opt.plot.sim import plot_latency_cdf, plot_load_curve, plot_queue_lengths
+    from offload_opt.sim import queue_lengths
+    from offload_opt.sim.load_curve import aggregate, make_jobs, run_load_curve, saturation_rates
+
+    runs = {
+        p: simulate("small", policy=p, rate=0.2, duration_s=60.0, seed=1) for p in ("greedy", "local-only")
+    }
+    ax = plot_latency_cdf({p: r.rows for p, r in runs.items()})
+    assert [ln.get_label() for ln in ax.get_lines()] == ["greedy", "local-only"]
+    assert ax.get_lines()[0].get_ydata()[-1] == pytest.approx(1.0)
+    series = queue_lengths(runs["greedy"])
+    assert len(plot_queue_lengths(series).get_lines()) == len(series)
+    agg = aggregate(run_load_curve(make_jobs("small", ["greedy"], [0.05, 0.2], [0, 1], 60.0), quiet=True))
+    ax = plot_load_curve(agg, "p95_latency_s", saturation_rates(agg))
+    assert [ln.get_label() for ln in ax.get_lines()][0] == "greedy"
+    assert ax.get_ylabel() == "p95 latency (s)"

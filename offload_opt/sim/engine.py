@@ -448,6 +448,10 @@ class _Simulator:
                 chan_prev,
                 self.window_t_dec,
             )
+            for d in started:  # what has already happened cannot change
+                for a in self.last_times[d.arrival.task.id]:
+                    if a.resource is not None and a.start_s <= t and ev.schedule[a.key].start_s != a.start_s:
+                        raise RuntimeError(f"re-planning at t={t!r} s moved {a.key!r}, which had started")
             self._record(ev)
         self._freeze(started)
         self.window, self.window_seq = [], {}
