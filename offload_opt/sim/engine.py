@@ -191,6 +191,9 @@ class _PlanCosts(CostTables):
 
 
 def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> TaskCosts:
+    if task.owner not in device_free_s:  # only the owner's device can run the task's local options
+        return task
+
     def opt(o: Option) -> Option:
         free = device_free_s.get(o.node)
         return dataclasses.replace(o, ready_s=max(o.ready_s, free)) if free is not None else o
@@ -209,16 +212,20 @@ def _fit(
 ) -> list[int]:
     """Positions among ``fixed`` (frozen transfers in time order) at which transfers of the given
     (start_s, duration_s) delay none of them: each at or after its current position and after the
-    one before it, moved past every frozen transfer it would overlap."""
+    one before it, moved past every frozen transfer it would overlap. Only the first one that has
+    to move is moved: the times of those after it are stale until the evaluator has re-timed them,
+    and moving them on stale times could put them later than the first gap they fit."""
     out: list[int] = []
     lo = 0
-    for (start, dur), p in zip(times, pos, strict=True):
+    for i, ((start, dur), p) in enumerate(zip(times, pos, strict=True)):
         k = max(p, lo)
         while k < len(fixed) and start + dur > fixed[k][0]:
             start = max(start, fixed[k][1])
             k += 1
         out.append(k)
         lo = k
+        if k != p:  # the later ones' times were computed with this one in the way: keep them for now
+            return out + [max(q, lo) for q in pos[i + 1 :]]
     return out
 
 
@@ -641,7 +648,8 @@ class _Simulator:
                 servers.append(
                     dataclasses.replace(s, queue_backlog_s=backlog) if backlog != s.queue_backlog_s else s
                 )
-            aps.append(dataclasses.replace(ap, servers=tuple(servers)))
+            changed = any(a is not b for a, b in zip(servers, ap.servers, strict=True))
+            aps.append(dataclasses.replace(ap, servers=tuple(servers)) if changed else ap)
         tasks = []
         for a in pending:
             task = a.task
