@@ -413,3 +413,23 @@ def test_a_transfer_takes_the_first_gap_it_fits():
                     raise AssertionError(f"{row.key} waited on {r}: gap [{lo}, {hi}) was free")
             checked += 1
     assert checked > 100
+
+
+def test_deadlines_are_judged_on_the_actual_latency():
+    """deadline_met is latency <= deadline (the evaluator's rule); misses are counted in the summary."""
+    res = simulate("small", policy="greedy", rate=0.5, duration_s=60.0, seed=1, deadline_s=20.0)
+    rows = res.rows
+    assert (rows["deadline_met"] == (rows["latency_s"] <= 20.0 * (1 + 1e-9) + 1e-9)).all()
+    assert res.summary["deadline_misses"] == int((~rows["deadline_met"]).sum()) > 0
+
+
+def test_an_instance_with_a_rate_reuses_its_tasks_as_templates():
+    """An Instance and a rate: Poisson arrivals of its users, each task a copy of one of the user's tasks."""
+    inst = generate("small", seed=4)
+    res = simulate(inst, policy="greedy", rate=0.3, duration_s=60.0, seed=2)
+    prompts = {t.user: t.prompt_tokens for t in inst.tasks}
+    by_id = {t.id: t for t in res.instance.tasks}
+    assert len(res.rows) > 5
+    for row in res.rows.itertuples():
+        assert by_id[row.task].prompt_tokens == prompts[row.user]
+        assert by_id[row.task].release_s == row.arrival_s
