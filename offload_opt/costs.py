@@ -10,6 +10,7 @@ second copy of a formula anywhere else is a bug (docs/model.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -157,7 +158,9 @@ class CostTables:
     Unix-time release (1.7e9 s) then costs no precision (docs/model.md).
     """
 
-    def __init__(self, instance: Instance, actual: bool = False):
+    def __init__(self, instance: Instance, actual: bool = False, time_origin_s: float | None = None):
+        """``time_origin_s``: the frame's zero; None means the earliest release (0 for the explicit form).
+        A caller that adds activities in its own absolute frame (the simulator's holds) passes 0."""
         self.instance = instance
         self.actual = actual
         self.objective = instance.objective
@@ -167,7 +170,10 @@ class CostTables:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
         else:
-            self.time_origin_s = min(t.release_s for t in instance.tasks)
+            earliest = min(t.release_s for t in instance.tasks)
+            if time_origin_s is not None and not (math.isfinite(time_origin_s) and time_origin_s <= earliest):
+                raise ValueError(f"time_origin_s: must be finite and at most the earliest release, got {time_origin_s!r}")
+            self.time_origin_s = earliest if time_origin_s is None else float(time_origin_s)
             self.tasks = tuple(self._wireless_task(t) for t in instance.tasks)
 
     # -- transfer costs --

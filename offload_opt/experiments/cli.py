@@ -509,3 +509,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the experiment subcommands to the main parser."""
     for add in (_add_gap, _add_frontier, _add_compare, _add_planner, _add_plot_schedule, _add_demo):
         add(sub)
+    from offload_opt.sim.cli import add_sim_commands  # simulate, load-curve (issue 14)
+
+    add_sim_commands(sub)

@@ -1,0 +1,824 @@
+"""Discrete-event simulation of the network over time (docs/model.md, "Simulation over time").
+
+Tasks arrive over time; at each decision epoch a policy (any registered
+solver) decides the pending tasks on a static instance that encodes the
+committed state, and the decision is executed on the *actual* values. The
+execution is timed by the evaluator itself: the tasks being executed are
+evaluated together with zero-length *hold* activities, one per resource, that
+stand for the committed state (the resource is busy until the hold's release)
+and for the epoch (nothing of a batch starts before its decision is made).
+Because every activity of a batch is sequenced after everything committed
+before it, the committed activities' times never change, so evaluating only
+the batch (plus the holds) gives exactly the times the evaluator would give
+to the whole history (tests/test_simulate.py checks this).
+
+Epoch rules (``epoch``):
+
+- ``"arrival"``: each task is decided when it arrives (tasks arriving at the
+  same instant together) and never revised;
+- a number ``P`` (s): every ``P`` s (at 0, P, 2P, ...) the pending tasks are
+  decided together, and every task none of whose activities has started yet
+  is withdrawn and re-planned with them (re-planning is per task: a task with
+  a started activity keeps its whole decision);
+- ``"batch:P"``: periodic batches every ``P`` s without revision.
+
+What the policy sees of the committed state: the release of every pending
+task is the epoch (time is shifted so that the epoch is 0; the time already
+waited is a constant that no decision can change), and each model server's
+``queue_backlog_s`` is the time until its earliest slot is free (its slots
+are then used in order of their free time). A busy device is passed as the
+earliest start (``Option.ready_s``) of the local options on it, which is
+exact since a device is one resource. The static model has no way to say
+that a channel is busy until some time, so the policy does not see that
+(transfers are short: milliseconds); the execution respects it exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from offload_opt._serde import InputError
+from offload_opt.costs import (
+    CostTables,
+    Mode,
+    Op,
+    Option,
+    TaskCosts,
+    device_resource,
+    server_resource,
+    user_node,
+)
+from offload_opt.evaluator import ActivityTime, Evaluation, TaskMetrics, evaluate
+from offload_opt.generator import SCENARIOS, Scenario, generate
+from offload_opt.instance import AP, Instance, Task
+from offload_opt.sim.arrivals import (
+    Arrival,
+    TraceRow,
+    arrivals_from,
+    check_positive_number,
+    poisson_trace,
+    read_trace,
+    templates_of,
+)
+from offload_opt.solution import Placement, Sequence, Solution, TaskDecision
+from offload_opt.solvers.base import get_solver, solve
+
+HOLD_OP = "hold"
+CHANNEL_PREFIX = "chan:"
+ROW_COLUMNS = [
+    "task",
+    "user",
+    "arrival_s",
+    "epoch_s",
+    "decided_s",
+    "start_s",
+    "finish_s",
+    "mode",
+    "placement",
+    "options",
+    "plans",
+    "predicted_latency_s",
+    "latency_s",
+    "queue_s",
+    "airtime_s",
+    "backhaul_s",
+    "compute_s",
+    "aggregation_s",
+    "predicted_quality",
+    "quality",
+    "success",
+    "reward",
+    "deadline_met",
+]
+
+
+@dataclass(frozen=True)
+class EpochRule:
+    """When decisions are made: on arrival, or every ``period_s`` with or without revision."""
+
+    kind: str  # "arrival" or "periodic"
+    period_s: float = 0.0
+    revise: bool = False
+
+    @classmethod
+    def parse(cls, text: str | float) -> EpochRule:
+        """``"arrival"``, a period in s (re-plan), or ``"batch:P"`` (periodic, no revision)."""
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            return cls("periodic", check_positive_number("epoch", text), True)
+        s = str(text).strip()
+        if s == "arrival":
+            return cls("arrival")
+        revise = True
+        if s.startswith("batch:"):
+            s, revise = s.removeprefix("batch:"), False
+        try:
+            period = float(s)
+        except ValueError:
+            raise InputError(
+                f"epoch: expected 'arrival', a period in s (e.g. 2.0) or 'batch:<s>', got {text!r}"
+            ) from None
+        return cls("periodic", check_positive_number("epoch", period), revise)
+
+    def __str__(self) -> str:
+        if self.kind == "arrival":
+            return "arrival"
+        return f"{self.period_s:g}" if self.revise else f"batch:{self.period_s:g}"
+
+
+@dataclass
+class SimResult:
+    """One simulated run: a row per task, every executed activity, and the summary."""
+
+    rows: pd.DataFrame
+    activities: pd.DataFrame
+    summary: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    instance: Instance | None = None  # every simulated task, released at its arrival time
+    solution: Solution | None = None  # every executed decision; each resource's activities in executed order
+
+
+@dataclass
+class _Decided:
+    """A task with its current decision (actual slots) and what the planner expected of it."""
+
+    arrival: Arrival
+    decision: TaskDecision
+    epoch_s: float
+    decided_s: float
+    predicted_latency_s: float
+    predicted_quality: float
+    plans: int
+
+
+class _ExecCosts(CostTables):
+    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state."""
+
+    def __init__(self, instance: Instance, holds: list[tuple[str, str, float, float]]):
+        """``holds``: (task id, resource, ready_s, duration_s) of each hold."""
+        super().__init__(instance, actual=True, time_origin_s=0.0)  # holds are in the simulation's absolute frame
+        extra = tuple(
+            TaskCosts(
+                tid,
+                None,
+                ready_s,
+                None,
+                (Mode(HOLD_OP, (Op(HOLD_OP, (Option(f"hold:{res}", None, (res,), dur_s, 1.0, 0.0),)),), ()),),
+            )
+            for tid, res, ready_s, dur_s in holds
+        )
+        self.tasks = self.tasks + extra
+
+
+class _PlanCosts(CostTables):
+    """Predicted cost tables of the planning instance; a busy device's local options start when it is free.
+
+    ``device_free_s``: user node -> time (relative to the epoch) its device is free of committed work.
+    An option's ``ready_s`` is its earliest start, and a device is one resource, so this is exact.
+    """
+
+    def __init__(self, instance: Instance, device_free_s: dict[str, float]):
+        super().__init__(instance)
+        if device_free_s:
+            self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
+
+
+def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> TaskCosts:
+    if task.owner not in device_free_s:  # only the owner's device can run the task's local options
+        return task
+
+    def opt(o: Option) -> Option:
+        free = device_free_s.get(o.node)
+        return dataclasses.replace(o, ready_s=max(o.ready_s, free)) if free is not None else o
+
+    modes = tuple(
+        dataclasses.replace(
+            m, ops=tuple(dataclasses.replace(op, options=tuple(opt(o) for o in op.options)) for op in m.ops)
+        )
+        for m in task.modes
+    )
+    return dataclasses.replace(task, modes=modes)
+
+
+def _fit(
+    times: list[tuple[float, float]], fixed: list[tuple[float, float, str]], pos: list[int]
+) -> list[int]:
+    """Positions among ``fixed`` (frozen transfers in time order) at which transfers of the given
+    (start_s, duration_s) delay none of them: each at or after its current position and after the
+    one before it, moved past every frozen transfer it would overlap. Only the first one that has
+    to move is moved: the times of those after it are stale until the evaluator has re-timed them,
+    and moving them on stale times could put them later than the first gap they fit."""
+    out: list[int] = []
+    lo = 0
+    for i, ((start, dur), p) in enumerate(zip(times, pos, strict=True)):
+        k = max(p, lo)
+        while k < len(fixed) and start + dur > fixed[k][0]:
+            start = max(start, fixed[k][1])
+            k += 1
+        out.append(k)
+        lo = k
+        if k != p:  # the later ones' times were computed with this one in the way: keep them for now
+            return out + [max(q, lo) for q in pos[i + 1 :]]
+    return out
+
+
+def _interleave(
+    fixed: list[tuple[float, float, str]], keys: list[str], pos: list[int], gate: str
+) -> list[str]:
+    """Frozen holds in time order with ``keys[i]`` placed before ``fixed[pos[i]]``; the gate before keys[0]."""
+    out: list[str] = []
+    j = 0
+    for i, key in enumerate(keys):
+        while j < pos[i]:
+            out.append(fixed[j][2])
+            j += 1
+        if i == 0:
+            out.append(gate)
+        out.append(key)
+    out.extend(f[2] for f in fixed[j:])
+    return out
+
+
+def _hold_decision(tid: str, res: str) -> TaskDecision:
+    return TaskDecision(tid, HOLD_OP, (Placement(HOLD_OP, f"hold:{res}", None, 0),))
+
+
+def _network_and_arrivals(
+    scenario_or_instance: Scenario | str | Instance,
+    rate: float | None,
+    duration_s: float | None,
+    trace: str | list[TraceRow] | None,
+    seed: int,
+    knobs: dict[str, Any],
+) -> tuple[Instance, list[Arrival]]:
+    """The network (an instance whose tasks are templates) and the arrivals of the run."""
+    if trace is not None and rate is not None:
+        raise InputError("rate: give either a rate or a trace, not both")
+    rows: list[TraceRow] | None = None
+    if trace is not None:
+        rows = read_trace(trace) if not isinstance(trace, list) else trace
+    elif rate is not None:
+        rate = check_positive_number("rate", rate)
+        if duration_s is None:
+            raise InputError("duration_s: required with a rate")
+    if isinstance(scenario_or_instance, Instance):
+        inst = scenario_or_instance
+        if inst.is_explicit:
+            raise InputError("instance: the simulation needs a wireless instance, not an explicit-cost one")
+        if knobs:
+            raise InputError(f"{next(iter(knobs))}: scenario knobs apply to a scenario, not to an instance")
+        templates = templates_of(inst)
+        if rows is None and rate is None:  # replay the instance's own tasks at their release times
+            order = sorted(range(len(inst.tasks)), key=lambda k: (inst.tasks[k].release_s, k))
+            rows = [TraceRow(inst.tasks[k].release_s, inst.tasks[k].user) for k in order]
+            templates = {}
+            for k in order:
+                templates.setdefault(inst.tasks[k].user, []).append(inst.tasks[k])
+        elif rows is None:
+            assert rate is not None and duration_s is not None
+            rows = poisson_trace(sorted(templates), rate, duration_s, seed)
+        return inst, arrivals_from(rows, templates, seed, cycle=True)
+    if isinstance(scenario_or_instance, str) and scenario_or_instance not in SCENARIOS:
+        raise InputError(
+            f"scenario: unknown scenario {scenario_or_instance!r} (known: {', '.join(SCENARIOS)})"
+        )
+    if rows is None and rate is None:
+        raise InputError("rate: give a rate (tasks/s) or a trace for a scenario")
+    try:
+        net = generate(scenario_or_instance, seed=seed, **knobs)
+    except TypeError as exc:
+        raise InputError(f"scenario: {exc}") from None
+    users = [u.id for u in net.users]
+    if rows is None:
+        assert rate is not None and duration_s is not None
+        rows = poisson_trace(users, rate, duration_s, seed)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.user] = counts.get(r.user, 0) + 1
+    for i, r in enumerate(rows):
+        if r.user not in net.user_by_id:
+            raise InputError(f"trace: arrival {i}: unknown user {r.user!r} (known: {', '.join(users)})")
+    per_user = max(counts.values(), default=1)
+    pool = generate(scenario_or_instance, seed=seed, **{**knobs, "tasks_per_user": per_user})
+    return net, arrivals_from(rows, templates_of(pool), seed, cycle=False)
+
+
+def simulate(
+    scenario_or_instance: Scenario | str | Instance = "default",
+    policy: str = "greedy",
+    rate: float | None = None,
+    duration_s: float | None = None,
+    seed: int = 0,
+    epoch: str | float = "arrival",
+    trace: str | list[TraceRow] | None = None,
+    charge_decision_time: bool | float = False,
+    time_limit: float | None = None,
+    options: dict[str, Any] | None = None,
+    **knobs: Any,
+) -> SimResult:
+    """Simulate ``policy`` deciding tasks as they arrive; rows, activities and summary.
+
+    ``rate`` (tasks/s over all users, Poisson per user) with ``duration_s``, or a
+    ``trace`` (CSV path or rows) of arrivals; with an ``Instance`` and neither,
+    its own tasks arrive at their release times. ``charge_decision_time``:
+    ``True`` charges the policy's measured runtime to the simulated clock (not
+    reproducible run to run), a number charges that many seconds per decision.
+    """
+    try:
+        get_solver(policy)
+    except ValueError as exc:
+        raise InputError(f"policy: {str(exc).removeprefix('solver: ')}") from None
+    rule = EpochRule.parse(epoch)
+    if duration_s is not None:
+        duration_s = check_positive_number("duration_s", duration_s)
+    charge_fixed = 0.0
+    if not isinstance(charge_decision_time, bool):
+        charge_fixed = float(charge_decision_time)
+        if not math.isfinite(charge_fixed) or charge_fixed < 0:
+            raise InputError(f"charge_decision_time: must be a number >= 0 s, got {charge_decision_time!r}")
+    measured = charge_decision_time is True
+    net, arrivals = _network_and_arrivals(scenario_or_instance, rate, duration_s, trace, seed, dict(knobs))
+    sim = _Simulator(net, policy, rule, seed, time_limit, options or {}, charge_fixed, measured)
+    sim.run(arrivals)
+    horizon = duration_s
+    if horizon is None:
+        horizon = max((a.task.release_s for a in arrivals), default=0.0) or None
+    rows = sim.rows()
+    acts = sim.activity_frame()
+    summary = summarise(rows, acts, net, horizon)
+    summary["epochs"] = sim.n_epochs
+    config = {
+        "policy": policy,
+        "epoch": str(rule),
+        "rate": rate,
+        "duration_s": duration_s,
+        "seed": seed,
+        "charge_decision_time": charge_decision_time,
+        "network": net.name,
+    }
+    history = net.replace(tasks=tuple(a.task for a in arrivals)) if arrivals else None
+    return SimResult(rows, acts, summary, config, history, sim.history_solution(policy))
+
+
+class _Simulator:
+    """The event loop: epochs, planning on the committed state, execution on actual values."""
+
+    def __init__(
+        self,
+        net: Instance,
+        policy: str,
+        rule: EpochRule,
+        seed: int,
+        time_limit: float | None,
+        options: dict[str, Any],
+        charge_fixed_s: float,
+        charge_measured: bool,
+    ):
+        self.net = net
+        self.policy = policy
+        self.rule = rule
+        self.seed = seed
+        self.time_limit = time_limit
+        self.options = options
+        self.charge_fixed_s = charge_fixed_s
+        self.charge_measured = charge_measured
+        # resource -> time it is free of every frozen activity (server slots start with their backlog)
+        self.base_free: dict[str, float] = {}
+        for ap in net.aps:
+            for s in ap.servers:
+                for k in range(s.slots):
+                    self.base_free[server_resource(ap.id, s.model, k)] = s.queue_backlog_s
+        self.window: list[_Decided] = []  # decided at the last epoch, may still be revised
+        self.window_seq: dict[str, list[str]] = {}  # their order on each device and server slot
+        self.window_t_dec = 0.0  # when they were decided
+        # channel -> frozen transfers (start_s, end_s, key) in time order, those that may still matter
+        self.chan_frozen: dict[str, list[tuple[float, float, str]]] = {}
+        self.last_times: dict[str, list[ActivityTime]] = {}  # task -> its activities as last executed
+        self.metrics: dict[str, TaskMetrics] = {}
+        self.decided: dict[str, _Decided] = {}
+        self.n_epochs = 0
+        self.hold_count = 0
+
+    # -- the loop --
+
+    def run(self, arrivals: list[Arrival]) -> None:
+        n = len(arrivals)
+        i = 0
+        decider_free = 0.0
+        k = 0  # periodic epoch index
+        new: list[Arrival] = []
+        while i < n or new or self.window:
+            if self.rule.kind == "arrival":
+                t = max(arrivals[i].task.release_s, decider_free) if not new else decider_free
+            else:
+                p = self.rule.period_s
+                k = max(k, math.ceil(decider_free / p - 1e-12))
+                if not new and not self.window and i < n:  # idle: jump to the epoch of the next arrival
+                    k = max(k, math.ceil(arrivals[i].task.release_s / p - 1e-12))
+                t = k * p
+                k += 1
+            while i < n and arrivals[i].task.release_s <= t:
+                new.append(arrivals[i])
+                i += 1
+            if not new and not self.window:
+                continue
+            decider_free = self._epoch(t, new)
+            new = []
+
+    def _epoch(self, t: float, new: list[Arrival]) -> float:
+        """Decide at ``t``; returns when the decider is free again."""
+        started: list[_Decided] = []
+        withdrawn: list[_Decided] = []
+        for d in self.window:
+            if any(a.resource is not None and a.start_s <= t for a in self.last_times[d.arrival.task.id]):
+                started.append(d)
+            else:
+                withdrawn.append(d)
+        if withdrawn and started:  # re-time the started tasks without the withdrawn ones, then freeze them
+            seqs = {r: [k for k in keys if k.split("/", 1)[0] not in {d.arrival.task.id for d in withdrawn}]
+                    for r, keys in self.window_seq.items()}  # fmt: skip
+            chan_prev = {
+                r: [a.key for a in sorted(self._window_acts(started, r), key=lambda a: a.start_s)]
+                for r in self._window_channels(started)
+            }
+            ev = self._execute(
+                [d.arrival.task for d in started],
+                [d.decision for d in started],
+                {r: v for r, v in seqs.items() if v},
+                chan_prev,
+                self.window_t_dec,
+            )
+            for d in started:  # what has already happened cannot change
+                for a in self.last_times[d.arrival.task.id]:
+                    if a.resource is not None and a.start_s <= t and ev.schedule[a.key].start_s != a.start_s:
+                        raise RuntimeError(f"re-planning at t={t!r} s moved {a.key!r}, which had started")
+            self._record(ev)
+        self._freeze(started)
+        self.window, self.window_seq = [], {}
+        pending = [d.arrival for d in withdrawn] + new
+        plans = {d.arrival.task.id: d.plans for d in withdrawn}
+        if not pending:
+            return t
+        self.n_epochs += 1
+        origin = t + self.charge_fixed_s
+        free = self.base_free
+        plan_inst, slot_map = self._planning_instance(pending, origin, free)
+        device_free = {
+            user_node(u.id): free[device_resource(u.id)] - origin
+            for u in self.net.users
+            if free.get(device_resource(u.id), 0.0) > origin
+        }
+        plan_costs = _PlanCosts(plan_inst, device_free)
+        res = solve(
+            plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
+        )
+        if res.solution is None or res.evaluation is None or not res.evaluation.tasks:
+            raise RuntimeError(f"policy {self.policy!r} found no solution at t={t!r} s ({res.termination})")
+        charge = res.runtime_s if self.charge_measured else self.charge_fixed_s
+        t_dec = t + charge
+        predicted = {m.task: m for m in res.evaluation.tasks}
+        decisions = [_remap_decision(d, slot_map) for d in res.solution.decisions]
+        new_seq = {slot_map.get(s.resource, s.resource): list(s.activities) for s in res.solution.sequences}
+        other = {r: v for r, v in new_seq.items() if not r.startswith(CHANNEL_PREFIX)}
+        chans = {r: v for r, v in new_seq.items() if r.startswith(CHANNEL_PREFIX)}
+        ev = self._execute([a.task for a in pending], decisions, other, chans, t_dec)
+        self._record(ev)
+        by_task = {d.task: d for d in decisions}
+        batch: list[_Decided] = []
+        for arr in pending:
+            tid = arr.task.id
+            pm = predicted[tid]
+            batch.append(
+                _Decided(
+                    arr,
+                    by_task[tid],
+                    t,
+                    t_dec,
+                    (origin - arr.task.release_s) + pm.latency_s,
+                    pm.quality,
+                    plans.get(tid, 0) + 1,
+                )
+            )
+        for d in batch:
+            self.decided[d.arrival.task.id] = d
+        if self.rule.revise:
+            self.window, self.window_seq, self.window_t_dec = batch, other, t_dec
+        else:
+            self._freeze(batch)
+        self._prune(t_dec)
+        return t_dec
+
+    def _execute(
+        self,
+        tasks: list[Task],
+        decisions: list[TaskDecision],
+        other: dict[str, list[str]],
+        chans: dict[str, list[str]],
+        not_before_s: float,
+    ) -> Evaluation:
+        """Time ``tasks`` with the evaluator on actual values after everything frozen.
+
+        On a device or server slot the tasks' activities follow, in the given order, a hold
+        until the resource is free and ``not_before_s``. On a channel they are fitted into
+        the gaps between the frozen transfers (a shared medium carries a transfer as soon as
+        it is ready, it does not wait for answers scheduled later): each one goes before the
+        first frozen transfer it would not delay, order among themselves kept, and a
+        zero-length gate at ``not_before_s`` precedes the first. Each starts at the earliest
+        place and is moved later only as far as the evaluator's times require (a pass per
+        move, usually one or two). Frozen transfers stand as holds of their own length and
+        are checked to keep their times exactly.
+        """
+        holds: list[tuple[str, str, float, float]] = []
+        seq: dict[str, list[str]] = {}
+        for r, keys in other.items():
+            h = self._hold_id()
+            holds.append((h, r, max(self.base_free.get(r, 0.0), not_before_s), 0.0))
+            seq[r] = [f"{h}/{HOLD_OP}", *keys]
+        fixed: dict[str, list[tuple[float, float, str]]] = {}
+        pos: dict[str, list[int]] = {}
+        gate: dict[str, str] = {}
+        for r, keys in chans.items():
+            frozen = [f for f in self.chan_frozen.get(r, []) if f[1] > not_before_s]
+            fx = []
+            for start, end, _ in frozen:
+                h = self._hold_id()
+                holds.append((h, r, start, end - start))
+                fx.append((start, end, f"{h}/{HOLD_OP}"))
+            fixed[r] = fx
+            g = self._hold_id()
+            holds.append((g, r, not_before_s, 0.0))
+            gate[r] = f"{g}/{HOLD_OP}"
+            pos[r] = _fit([(not_before_s, 0.0)] * len(keys), fx, [0] * len(keys))
+        inst = self.net.replace(tasks=tuple(tasks))
+        costs = _ExecCosts(inst, holds)
+        hold_decisions = [_hold_decision(h[0], h[1]) for h in holds]
+        for _ in range(10_000):
+            for r, keys in chans.items():
+                seq[r] = _interleave(fixed[r], keys, pos[r], gate[r])
+            sol = Solution(
+                tuple(decisions) + tuple(hold_decisions),
+                tuple(Sequence(r, tuple(v)) for r, v in sorted(seq.items())),
+            )
+            ev = evaluate(costs, sol)
+            if not ev.tasks:
+                raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
+            moved = False
+            for r, keys in chans.items():
+                times = [
+                    (ev.schedule[k].start_s, ev.schedule[k].end_s - ev.schedule[k].start_s) for k in keys
+                ]
+                new_pos = _fit(times, fixed[r], pos[r])
+                if new_pos != pos[r]:
+                    pos[r], moved = new_pos, True
+            if not moved:
+                break
+        else:  # pragma: no cover - each pass only moves transfers later, so this ends
+            raise RuntimeError("execution: fitting transfers into the channel did not settle")
+        for r in chans:
+            for start, _, key in fixed[r]:
+                if ev.schedule[key].start_s != start:
+                    raise RuntimeError(f"execution: frozen transfer on {r} moved ({key})")
+        return ev
+
+    def _freeze(self, decided: list[_Decided]) -> None:
+        """Make these tasks' activities (as last executed) part of the committed state for good."""
+        for d in decided:
+            for a in self.last_times[d.arrival.task.id]:
+                if a.resource is None:
+                    continue
+                if a.resource.startswith(CHANNEL_PREFIX):
+                    bisect.insort(self.chan_frozen.setdefault(a.resource, []), (a.start_s, a.end_s, a.key))
+                else:
+                    self.base_free[a.resource] = max(self.base_free.get(a.resource, 0.0), a.end_s)
+
+    def _prune(self, before_s: float) -> None:
+        """Forget frozen transfers that end by ``before_s``: nothing decided later can meet them."""
+        for r, v in self.chan_frozen.items():
+            if v and v[0][1] <= before_s:
+                self.chan_frozen[r] = [f for f in v if f[1] > before_s]
+
+    def _window_acts(self, decided: list[_Decided], resource: str) -> list[ActivityTime]:
+        return [a for d in decided for a in self.last_times[d.arrival.task.id] if a.resource == resource]
+
+    def _window_channels(self, decided: list[_Decided]) -> list[str]:
+        return sorted(
+            {
+                a.resource
+                for d in decided
+                for a in self.last_times[d.arrival.task.id]
+                if a.resource is not None and a.resource.startswith(CHANNEL_PREFIX)
+            }
+        )
+
+    def _hold_id(self) -> str:
+        self.hold_count += 1
+        return f"~hold{self.hold_count}"
+
+    def _record(self, ev: Evaluation) -> None:
+        grouped: dict[str, list[ActivityTime]] = {}
+        for a in ev.schedule.values():
+            if not a.task.startswith("~hold"):
+                grouped.setdefault(a.task, []).append(a)
+        self.last_times.update(grouped)
+        for m in ev.tasks:
+            if not m.task.startswith("~hold"):
+                self.metrics[m.task] = m
+
+    def _planning_instance(
+        self, pending: list[Arrival], origin: float, free: dict[str, float]
+    ) -> tuple[Instance, dict[str, str]]:
+        """The static instance the policy solves at ``origin``, and planner slot -> actual slot."""
+        slot_map: dict[str, str] = {}
+        aps: list[AP] = []
+        for ap in self.net.aps:
+            servers = []
+            for s in ap.servers:
+                slots = [server_resource(ap.id, s.model, k) for k in range(s.slots)]
+                order = sorted(range(s.slots), key=lambda k: (free.get(slots[k], 0.0), k))
+                for j, k in enumerate(order):
+                    slot_map[slots[j]] = slots[k]
+                backlog = max(0.0, free.get(slots[order[0]], 0.0) - origin)
+                servers.append(
+                    dataclasses.replace(s, queue_backlog_s=backlog) if backlog != s.queue_backlog_s else s
+                )
+            changed = any(a is not b for a, b in zip(servers, ap.servers, strict=True))
+            aps.append(dataclasses.replace(ap, servers=tuple(servers)) if changed else ap)
+        tasks = []
+        for a in pending:
+            task = a.task
+            waited = origin - task.release_s
+            deadline = None
+            if task.deadline_s is not None and task.deadline_s - waited > 0:
+                deadline = task.deadline_s - waited
+            tasks.append(dataclasses.replace(task, release_s=max(0.0, -waited), deadline_s=deadline))
+        return self.net.replace(aps=tuple(aps), tasks=tuple(tasks)), slot_map
+
+    # -- results --
+
+    def rows(self) -> pd.DataFrame:
+        out = []
+        for tid, d in sorted(
+            self.decided.items(), key=lambda kv: int(kv[0][1:]) if kv[0][1:].isdigit() else 0
+        ):
+            m = self.metrics[tid]
+            task = d.arrival.task
+            acts = self.last_times[tid]
+            out.append(
+                {
+                    "task": tid,
+                    "user": task.user,
+                    "arrival_s": task.release_s,
+                    "epoch_s": d.epoch_s,
+                    "decided_s": d.decided_s,
+                    "start_s": min(a.start_s for a in acts if a.resource is not None),
+                    "finish_s": task.release_s + m.latency_s,
+                    "mode": m.mode,
+                    "placement": m.placement,
+                    "options": ";".join(
+                        f"{p.op}@{p.node}" + (f"/{p.model}#{p.slot}" if p.node.startswith("ap:") else "")
+                        for p in d.decision.placements
+                    ),
+                    "plans": d.plans,
+                    "predicted_latency_s": d.predicted_latency_s,
+                    "latency_s": m.latency_s,
+                    "queue_s": m.queue_s,
+                    "airtime_s": m.airtime_s,
+                    "backhaul_s": m.backhaul_s,
+                    "compute_s": m.compute_s,
+                    "aggregation_s": m.aggregation_s,
+                    "predicted_quality": d.predicted_quality,
+                    "quality": m.quality,
+                    "success": bool(d.arrival.success_u < m.quality),
+                    "reward": m.reward,
+                    "deadline_met": m.deadline_met,
+                }
+            )
+        return pd.DataFrame(out, columns=ROW_COLUMNS)
+
+    def history_solution(self, policy: str) -> Solution:
+        """The executed decisions as one solution of the whole history (sequences in start order)."""
+        per_res: dict[str, list[tuple[float, float, str]]] = {}
+        for tid in self.decided:
+            for a in self.last_times[tid]:
+                if a.resource is not None:
+                    per_res.setdefault(a.resource, []).append((a.start_s, a.end_s, a.key))
+        return Solution(
+            tuple(d.decision for d in self.decided.values()),
+            tuple(Sequence(r, tuple(k for *_, k in sorted(v))) for r, v in sorted(per_res.items())),
+            f"simulate:{policy}",
+        )
+
+    def activity_frame(self) -> pd.DataFrame:
+        recs = [
+            (a.task, a.key, a.kind, a.resource, a.start_s, a.end_s, self.decided[a.task].decided_s)
+            for tid in self.decided
+            for a in self.last_times[tid]
+        ]
+        return pd.DataFrame(
+            recs, columns=["task", "key", "kind", "resource", "start_s", "end_s", "decided_s"]
+        )
+
+
+def _remap_decision(d: TaskDecision, slot_map: dict[str, str]) -> TaskDecision:
+    """The planner's slot numbers turned into the actual slots (used in order of their free time)."""
+    out = []
+    for p in d.placements:
+        if p.node.startswith("ap:") and p.model is not None:
+            res = slot_map.get(server_resource(p.node.removeprefix("ap:"), p.model, p.slot))
+            if res is not None:
+                p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
+        out.append(p)
+    return dataclasses.replace(d, placements=tuple(out))
+
+
+# ---- summary ---------------------------------------------------------------------------------
+
+
+def _busy_within(acts: pd.DataFrame, prefix: str, horizon_s: float) -> float:
+    sel = acts[acts["resource"].fillna("").str.startswith(prefix) & (acts["kind"] != "local")]
+    return float(
+        (sel["end_s"].clip(upper=horizon_s) - sel["start_s"].clip(upper=horizon_s)).clip(lower=0).sum()
+    )
+
+
+def summarise(
+    rows: pd.DataFrame, acts: pd.DataFrame, net: Instance, horizon_s: float | None
+) -> dict[str, Any]:
+    """Latency percentiles, accuracy, reward, throughput, utilisation, Little's-law terms, saturation."""
+    n = len(rows)
+    lat = rows["latency_s"].to_numpy(dtype=float)
+    out: dict[str, Any] = {"n_tasks": n}
+    if n == 0:
+        return out
+    out["mean_latency_s"] = float(lat.mean())
+    for q in (50, 95, 99):
+        out[f"p{q}_latency_s"] = float(np.percentile(lat, q))
+    out["accuracy_expected"] = float(rows["quality"].mean())
+    out["accuracy_realised"] = float(rows["success"].mean())
+    out["reward_per_task"] = float(rows["reward"].mean())
+    out["deadline_misses"] = int((~rows["deadline_met"].astype(bool)).sum())
+    h = horizon_s if horizon_s else float(rows["finish_s"].max())
+    out["horizon_s"] = h
+    arr = rows["arrival_s"].to_numpy(dtype=float)
+    fin = rows["finish_s"].to_numpy(dtype=float)
+    out["throughput_per_s"] = float((fin <= h).sum() / h) if h > 0 else math.nan
+    out["arrival_rate_per_s"] = float((arr < h).sum() / h) if h > 0 else math.nan
+    # time average of the number of tasks in the system over [0, h]
+    out["mean_in_system"] = (
+        float((np.minimum(fin, h) - np.minimum(arr, h)).clip(min=0).sum() / h) if h > 0 else math.nan
+    )
+    out["in_system_at_horizon"] = int(((arr <= h) & (fin > h)).sum())
+    n_slots = sum(s.slots for a in net.aps for s in a.servers)
+    out["gpu_utilisation"] = _busy_within(acts, "srv:", h) / (n_slots * h) if n_slots and h > 0 else math.nan
+    n_chan = len(net.channels)
+    out["channel_utilisation"] = (
+        _busy_within(acts, "chan:", h) / (n_chan * h) if n_chan and h > 0 else math.nan
+    )
+    out["saturated"] = is_saturated(rows, h)
+    return out
+
+
+def is_saturated(rows: pd.DataFrame, horizon_s: float) -> bool:
+    """The queue grows without bound within the horizon.
+
+    Judged on the tasks arriving after the first quarter of the horizon (the
+    warm-up): saturated when their latency grows with their arrival time (the
+    least-squares line rises over the window by more than half their mean
+    latency) and at least 5 tasks are still in the system at the horizon. A
+    stable queue fluctuates around a level; an overloaded one grows linearly,
+    by about 1.2 times the window's mean latency when it is overloaded from
+    the start.
+    """
+    arr = rows["arrival_s"].to_numpy(dtype=float)
+    lat = rows["latency_s"].to_numpy(dtype=float)
+    sel = (arr >= 0.25 * horizon_s) & (arr < horizon_s)
+    if sel.sum() < 3 or np.ptp(arr[sel]) <= 0:
+        return False
+    slope = float(np.polyfit(arr[sel], lat[sel], 1)[0])
+    left = int(((arr <= horizon_s) & (arr + lat > horizon_s)).sum())
+    return bool(slope * 0.75 * horizon_s > 0.5 * lat[sel].mean() and left >= 5)
+
+
+def queue_lengths(result: SimResult, per: Callable[[str], str] | None = None) -> dict[str, pd.Series]:
+    """Ops decided for each model server and not finished yet, as a step series over time.
+
+    ``per`` maps a slot resource ``srv:<ap>:<model>:<slot>`` to the series name
+    (default: the model server, all its slots together).
+    """
+    acts = result.activities
+    ops = acts[acts["resource"].fillna("").str.startswith("srv:")]
+    name = per or (lambda r: r.rsplit(":", 1)[0])
+    out: dict[str, pd.Series] = {}
+    for key, grp in ops.groupby(ops["resource"].map(name)):
+        t = np.concatenate([grp["decided_s"].to_numpy(), grp["end_s"].to_numpy()])
+        d = np.concatenate([np.ones(len(grp)), -np.ones(len(grp))])
+        order = np.lexsort((-d, t))
+        out[str(key)] = pd.Series(np.cumsum(d[order]), index=t[order], name=str(key))
+    return out
