@@ -26,8 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 from offload_opt.costs import CostTables
-from offload_opt.solvers.base import SolverOutput, register
-from offload_opt.solvers.timeline import Engine, check_options
+from offload_opt.solvers.options import NoOptions
+from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.timeline import Engine
 
 EXPLICIT_REASON = "baselines need devices, APs and a whole-task mode; this is an explicit-cost instance"
 
@@ -57,9 +58,8 @@ def _nearest_edge_option(costs: CostTables, ti: int, m: int) -> int | None:
     return best
 
 
-def _run(name: str, costs: CostTables, options: dict[str, Any], rule: str) -> SolverOutput:
-    check_options(options, set())
-    if costs.tasks and costs.tasks[0].owner is None:
+def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
+    if costs.instance.is_explicit:
         return SolverOutput(None, "error", info={"reason": EXPLICIT_REASON})
     eng = Engine(costs)
     info: dict[str, Any] = {"scheduler": "insertion-based", "order": "fcfs (release time)"}
@@ -93,22 +93,19 @@ def _run(name: str, costs: CostTables, options: dict[str, Any], rule: str) -> So
     return SolverOutput(eng.solution(name), "heuristic", claimed_objective=eng.objective(), info=info)
 
 
-@register("local-only", "baseline: every task whole on its device's best local model (FCFS)")
 def solve_local_only(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: NoOptions
 ) -> SolverOutput:
-    return _run("local-only", costs, options, "local")
+    return _run("local-only", costs, "local")
 
 
-@register("nearest-edge", "baseline: every task whole on the strongest-signal AP's default model (FCFS)")
 def solve_nearest_edge(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: NoOptions
 ) -> SolverOutput:
-    return _run("nearest-edge", costs, options, "edge")
+    return _run("nearest-edge", costs, "edge")
 
 
-@register("best-single-mode", "baseline: per task the best whole-task option (local or any AP model), FCFS")
 def solve_best_single_mode(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: NoOptions
 ) -> SolverOutput:
-    return _run("best-single-mode", costs, options, "best")
+    return _run("best-single-mode", costs, "best")

@@ -42,12 +42,13 @@ import time
 from typing import Any
 
 from offload_opt.costs import CostTables
-from offload_opt.solvers.base import SolverOutput, register
-from offload_opt.solvers.greedy import TASK_ORDERS, greedy_schedule, insert_task
-from offload_opt.solvers.timeline import Engine, Record, Unit, check_options
+from offload_opt.solvers.greedy import greedy_schedule, insert_task
+from offload_opt.solvers.options import DEFAULT_LS_TEMPERATURE, LocalSearchOptions
+from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.timeline import Engine, Record, Unit
 
 DEFAULT_TIME_LIMIT_S = 2.0
-DEFAULT_TEMPERATURE = 0.05
+DEFAULT_TEMPERATURE = DEFAULT_LS_TEMPERATURE  # declared with the options (options.py)
 FIRST_MOVE_FRACTION = 0.05  # time of the first move, as a fraction of the greedy start's (measured: ~0.02)
 
 
@@ -293,20 +294,11 @@ def local_search(
     return Search(fresh, units_best), stats
 
 
-@register("local-search", "simulated annealing from greedy: reinsert/mode flip, option moves, swaps; anytime")
 def solve_local_search(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: LocalSearchOptions
 ) -> SolverOutput:
-    check_options(options, {"max_iters", "order", "temperature"})
-    max_iters = options.get("max_iters")
-    if max_iters is not None and (not isinstance(max_iters, int) or max_iters < 0):
-        raise ValueError(f"option: max_iters must be an integer >= 0, got {max_iters!r}")
-    order = options.get("order", "spt")
-    if order not in TASK_ORDERS:
-        raise ValueError(f"option: order must be one of {sorted(TASK_ORDERS)}, got {order!r}")
-    temperature = float(options.get("temperature", DEFAULT_TEMPERATURE))
-    if not temperature >= 0:
-        raise ValueError(f"option: temperature must be >= 0, got {temperature!r}")
+    """The ``local-search`` solver (registry.py): greedy start, then annealing until the budget ends."""
+    max_iters, order, temperature = options.max_iters, options.order, options.temperature
     if time_limit_s is None and max_iters is None:
         time_limit_s = DEFAULT_TIME_LIMIT_S
     t_start = time.perf_counter()

@@ -41,13 +41,6 @@ Unit = tuple[int, int]  # (task index, op index within the task's current mode):
 RANK_DIGITS = 9  # upward ranks are compared after rounding, so that mathematically equal ranks tie
 
 
-def check_options(options: Mapping[str, object], known: set[str]) -> None:
-    """ValueError("option: ...") naming any option a solver does not know."""
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"option: unknown option(s) {unknown} (known: {sorted(known) or 'none'})")
-
-
 class Timelines:
     """Busy intervals of every unary resource, sorted by start; insertion-based gap search.
 

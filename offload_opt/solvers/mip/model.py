@@ -21,6 +21,7 @@ in docs/mip.md. Summary of the variables:
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ from offload_opt.solution import Solution, decisions_to_assignments, sequences_d
 from offload_opt.solvers.mip.structure import Structure, Windows
 
 Pair = tuple[int, int]
+EPS = 1e-9  # seconds: two activities closer than this do not overlap
+
+
+class OutOfTime(Exception):
+    """The call's time limit ended during a phase that cannot return a partial result (a model build)."""
 
 
 def server_key(resources: tuple[str, ...]) -> str:
@@ -66,6 +72,8 @@ class MipModel:
     ``fixed``: a solution whose decisions (modes, options, slots) are fixed and whose resource
     sequences become precedence constraints; the model is then an LP whose least schedule is the
     evaluator's. Otherwise resource conflicts are ordered for the pairs given to ``add_pairs``.
+    ``deadline`` (``time.perf_counter()`` seconds): the build stops with ``OutOfTime`` between two
+    constraint families once it has passed (the call's time limit covers the build).
     """
 
     def __init__(
@@ -81,6 +89,7 @@ class MipModel:
         bound_cuts: bool = True,
         capacity: bool = False,
         time_grid: float | None = None,
+        deadline: float | None = None,
     ):
         self.st = structure
         self.costs: CostTables = structure.costs
@@ -97,24 +106,35 @@ class MipModel:
         self.pairs: set[Pair] = set()
         self.cliques: set[tuple[str, tuple[int, ...]]] = set()
         self.limit: dict[str, int] = {}  # resource -> how many activities it runs at once
-        self._index()
-        self._windows()
-        self._variables()
-        self._select_one_mode()
-        self._assign_ops()
-        self._assign_slots()
-        self._break_slot_symmetry()
-        self._route_flows()
-        self._quality_chain()
-        self._release_and_ready()
-        self._server_load()
+        steps = [
+            self._index,
+            self._windows,
+            self._variables,
+            self._resource_terms,
+            self._select_one_mode,
+            self._assign_ops,
+            self._assign_slots,
+            self._break_slot_symmetry,
+            self._route_flows,
+            self._quality_chain,
+            self._release_and_ready,
+            self._server_load,
+        ]
         if time_grid and fixed is None:
-            self._time_indexed()
-        self._precedence()
-        self._completion()
-        self._contention_free_bounds()
-        self._per_task_reward_cut()
-        self._objective()
+            steps.append(self._time_indexed)
+        steps += [
+            self._precedence,
+            self._completion,
+            self._contention_free_bounds,
+            self._per_task_reward_cut,
+            self._objective,
+        ]
+        for step in steps:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise OutOfTime(
+                    f"mip: the time limit ended while building the model (before {step.__name__})"
+                )
+            step()
         if fixed is not None:
             self._fix_to(fixed)
 
@@ -279,24 +299,25 @@ class MipModel:
             return self.m.start[j]
         return self.m.start[j] + self.est[j] * (1 - self.m.mode[a.task, a.mode])
 
-    def on_resource(self, i: int) -> dict[str, list]:
-        """Resource -> terms whose sum is 1 when activity i uses that resource.
+    def on_resource(self, i: int) -> tuple[dict[str, list], dict[str, int]]:
+        """Resource -> terms whose sum is 1 when activity i uses that resource, and each resource's limit.
 
         With ``capacity``, a model server with k identical slots is one resource running k ops at
-        once (``server_key``); slots are assigned afterwards (solve.assign_slots).
+        once (``server_key``, limit k); slots are assigned afterwards (mapping.extract_solution).
         """
         a = self.st.acts[i]
         out: dict[str, list] = defaultdict(list)
+        limit: dict[str, int] = {}
         if a.kind == "op":
             for o in self.opts[i]:
                 res = self._option(i, o).resources
                 if len(res) == 1:
                     out[res[0]].append(self.m.place[i, o])
-                    self.limit[res[0]] = 1
+                    limit[res[0]] = 1
                 elif self.capacity:
                     key = server_key(res)
                     out[key].append(self.m.place[i, o])
-                    self.limit[key] = len(res)
+                    limit[key] = len(res)
                 else:
                     for s, r in enumerate(res):
                         out[r].append(self.m.slot[i, o, s])
@@ -305,10 +326,19 @@ class MipModel:
                 ch = a.routes[r].channel
                 if ch is not None:
                     out[ch].append(self.route_weight(i, r))
-                    self.limit[ch] = 1
-        return out
+                    limit[ch] = 1
+        return out, limit
 
-    # ------------------------------------------------------------------ constraint families
+    def _resource_terms(self) -> None:
+        """``self.on[i]``: resource -> terms of activity i's use of it; ``self.limit``: resource -> at once.
+
+        Built once with the variables; ``candidate_pairs``, ``add_pairs`` and ``add_cliques`` read them.
+        """
+        self.on: dict[int, dict[str, list]] = {}
+        for i in self.live:
+            terms, limit = self.on_resource(i)
+            self.on[i] = terms
+            self.limit.update(limit)
 
     def _select_one_mode(self) -> None:
         """Each task runs in exactly one mode."""
@@ -530,6 +560,19 @@ class MipModel:
         grid = self.time_grid
         m = self.m
         groups = self.groups
+        # cheap count first: each member spans its periods, less at most 2 empty end periods; when
+        # even that is above the cap, the enumeration below would be thrown away (1 s on L-01)
+        least = 0
+        for res, members in groups.items():
+            if len(members) <= len(res):
+                continue
+            for i, o in members:
+                lo, hi = self._option_window(i, o)
+                p = self._option(i, o).duration_s
+                least += max(0, math.ceil((hi + p) / grid) - math.floor(lo / grid) - 2)
+        if least > TIME_INDEX_MAX_VARS:
+            self.time_indexed_vars = 0
+            return
         index = []
         bounds = {}
         per_period: dict[tuple[tuple[str, ...], int], list] = defaultdict(list)
@@ -761,10 +804,7 @@ class MipModel:
         """
         st = self.st
         users: dict[str, list[int]] = defaultdict(list)
-        self._on: dict[int, dict[str, list]] = {}
-        for i in self.live:
-            on = self.on_resource(i)
-            self._on[i] = on
+        for i, on in self.on.items():
             for r in on:
                 users[r].append(i)
         est, lct = self.est, self.lct
@@ -797,9 +837,9 @@ class MipModel:
             m.pair_cons.add(bij + bji <= 1)
             for r in shared:
                 if self.limit.get(r, 1) == 1:  # a unary resource: sharing it means an order
-                    m.pair_cons.add(bij + bji >= sum(self._on[i][r]) + sum(self._on[j][r]) - 1)
-            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self._on[i][r]))
-            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self._on[j][r]))
+                    m.pair_cons.add(bij + bji >= sum(self.on[i][r]) + sum(self.on[j][r]) - 1)
+            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self.on[i][r]))
+            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self.on[j][r]))
             # i before j: j starts after i ends; when i's mode is not chosen its end is 0, when j's
             # is not chosen start_or_earliest(j) is its earliest start: lct_i - est_j covers both
             m.pair_cons.add(
@@ -838,7 +878,7 @@ class MipModel:
             k = self.limit[res]
             m.pair_cons.add(
                 sum(m.before[i, j] + m.before[j, i] for i, j in pairs)
-                >= sum(sum(self._on[i][res]) for i in members) - k
+                >= sum(sum(self.on[i][res]) for i in members) - k
             )
         return new
 
