@@ -233,9 +233,11 @@ def test_mip_without_time_for_anything_says_so():
 
 # ---------------------------------------------------------------------- the S set's optima
 
-# (instance, optimum as stored in docs/mip.md's benchmark table, 4 decimals)
+# (instance, optimum as stored in docs/mip.md's benchmark table, 4 decimals). mip_gap=0: at the
+# default 1e-4 S-01 stops at 2.00944, which rounds to 2.0094. S-01 takes 20 s on one thread of a
+# loaded machine (5 s on two threads in docs/mip.md): slow, outside the default run.
 S_OPTIMA = [
-    ("S-01", 2.0095),
+    pytest.param("S-01", 2.0095, marks=pytest.mark.slow),
     ("S-02", -0.7733),
     ("S-03", 2.4687),
     ("S-04", 2.2317),
@@ -249,9 +251,8 @@ S_OPTIMA = [
 
 
 def test_s_optima_cover_the_s_set():
-    assert sorted(p.stem for p in (ROOT / "instances" / "bench" / "S").glob("*.json")) == [
-        n for n, _ in S_OPTIMA
-    ]
+    names = [p.values[0] if hasattr(p, "values") else p[0] for p in S_OPTIMA]
+    assert sorted(p.stem for p in (ROOT / "instances" / "bench" / "S").glob("*.json")) == names
 
 
 @pytest.mark.parametrize(("name", "optimum"), S_OPTIMA)
