@@ -263,3 +263,21 @@ def test_mip_proves_the_stored_s_optimum(name, optimum):
     assert round(r.objective, 4) == optimum
     assert r.bound is not None and r.bound >= r.objective - 1e-9 * max(1.0, abs(r.objective))
     assert r.claim_mismatch is None
+
+
+# ---------------------------------------------------------------------- one reward definition
+
+
+def test_mip_reward_comes_from_costs_task_reward(monkeypatch):
+    # the MIP's reward rows are built by calling costs.task_reward: with another (linear) reward
+    # the model still reproduces the evaluator exactly; before, the model spelled out its own formula
+    from offload_opt.costs import CostTables
+
+    monkeypatch.setattr(CostTables, "task_reward", lambda self, q, lat: 3.0 * q - 0.5 * lat)
+    costs = build_costs(tiny_instance())
+    h = solve(costs, "greedy")
+    r = solve(costs, "mip", fix=h.solution)
+    assert r.claim_mismatch is None and r.claimed_objective == pytest.approx(h.objective, rel=1e-9)
+    r = solve(costs, "mip", time_limit=30, mip_gap=0.0)
+    assert r.termination == "optimal" and r.status == "ok" and r.claim_mismatch is None
+    assert r.objective >= h.objective - 1e-9

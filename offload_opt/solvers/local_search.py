@@ -168,15 +168,15 @@ def local_search(
     """
     s = Search(eng, units)
     n_tasks = len(eng.tasks)
-    explicit = eng.makespan_objective
+    makespan = eng.makespan_objective  # the explicit form's objective: moves and scale per op
     cur = best = s.score()
     best_plan = s.plan()
     best_is_current = True
     start = time.perf_counter()
-    scale = abs(cur) / (len(units) if explicit else max(n_tasks, 1)) or 1.0
+    scale = abs(cur) / (len(units) if makespan else max(n_tasks, 1)) or 1.0
     t0 = temperature * scale
     stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
-    moves = ["option", "shift"] if explicit else ["reinsert", "option", "swap"]
+    moves = ["option", "shift"] if makespan else ["reinsert", "option", "swap"]
     place_s, placed = 0.0, 0  # time spent placing units, to reserve time for re-placing the best plan
     it = 0
     while max_iters is None or it < max_iters:
@@ -222,7 +222,7 @@ def local_search(
             p = a1
             suffix_units = new_order[p:]
         elif move == "option":  # one op to another (node, model)
-            if explicit:
+            if makespan:
                 ti, i = rng.choice(s.units)
             else:
                 ti = _pick_task(rng, s, n_tasks)

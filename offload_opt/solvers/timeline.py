@@ -165,6 +165,7 @@ class Engine:
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}
         self.makespan_objective = costs.objective.kind == "makespan"
+        self.explicit = costs.instance.is_explicit  # explicit-cost form: no devices, no wireless hops
         obj = costs.objective
         # penalty per second past a deadline, so that searches prefer feasible schedules
         self.deadline_penalty = 1e3 * (1.0 + obj.accuracy_weight + obj.latency_weight_per_s)
@@ -200,7 +201,7 @@ class Engine:
         if k in cache:
             return cache[k]
         f = mi.mode.flows[k]
-        if self.tasks[ti].owner is None:
+        if self.explicit:
             ops = mi.mode.ops
             src_nodes = [o.node for o in ops[f.src].options]
             dst_nodes = [o.node for o in ops[f.dst].options]

@@ -724,7 +724,7 @@ class MipModel:
         """
         if self.fixed is not None or not self.bound_cuts:
             return
-        m, win, obj = self.m, self.win, self.costs.objective
+        m, win = self.m, self.win
         for i in self.ops:
             a = self.st.acts[i]
             ti, mi = a.task, a.mode
@@ -741,8 +741,7 @@ class MipModel:
             )
             if self.target.kind == "reward":
                 self._add(
-                    obj.accuracy_weight * self.mode_quality[(ti, mi)]
-                    - obj.latency_weight_per_s * self.mode_latency(ti, mi)
+                    self.costs.task_reward(self.mode_quality[(ti, mi)], self.mode_latency(ti, mi))
                     <= sum(win.opt_reward_ub[i][o] * m.place[i, o] for o in self.opts[i])
                 )
 
@@ -750,23 +749,19 @@ class MipModel:
         """Valid inequality from an incumbent: each task's reward >= incumbent - sum of the others' bounds."""
         if self.reward_cut is None or self.target.kind != "reward":
             return
-        m, obj = self.m, self.costs.objective
-        for ti, task in enumerate(self.costs.tasks):
-            self._add(
-                obj.accuracy_weight * self.quality(ti)
-                - obj.latency_weight_per_s * (m.done[ti] - task.release_s)
-                >= self.reward_cut[ti]
-            )
+        for ti in range(len(self.costs.tasks)):
+            self._add(self.task_reward(ti) >= self.reward_cut[ti])
 
     def latency_sum(self):
         return sum(self.m.done[t] - task.release_s for t, task in enumerate(self.costs.tasks))
 
+    def task_reward(self, ti: int):
+        """Task ti's reward as a linear expression: ``costs.task_reward`` of its quality and latency."""
+        return self.costs.task_reward(self.quality(ti), self.m.done[ti] - self.costs.tasks[ti].release_s)
+
     def reward_expr(self):
-        obj = self.costs.objective
-        return (
-            sum(obj.accuracy_weight * self.quality(t) for t in range(len(self.costs.tasks)))
-            - obj.latency_weight_per_s * self.latency_sum()
-        )
+        """The evaluator's reward objective: the sum of every task's reward."""
+        return sum(self.task_reward(t) for t in range(len(self.costs.tasks)))
 
     def _objective(self) -> None:
         m, kind = self.m, self.target.kind

@@ -6,7 +6,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-
 OPTIONAL_INFO = ("warm_start", "cliques", "target_value", "target_bound", "target_gap", "error")
 
 

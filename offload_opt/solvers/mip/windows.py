@@ -20,6 +20,7 @@ from offload_opt.solvers.mip.structure import (
     apply_completion_bounds,
     generic_horizon,
     heads_and_tails,
+    reward_per_latency_s,
     task_reward_floors,
 )
 
@@ -46,7 +47,7 @@ def build_windows(
         min(win.min_latency[(t, m)] for m in range(len(task.modes))) for t, task in enumerate(costs.tasks)
     ]
     floors = None
-    if target.kind == "reward" and incumbent is not None and costs.objective.latency_weight_per_s > 0:
+    if target.kind == "reward" and incumbent is not None and reward_per_latency_s(costs) > 0:
         floors = task_reward_floors(st, win, incumbent - 1e-6 * max(1.0, abs(incumbent)))
         if known_floors is not None:
             floors = [max(a, b) for a, b in zip(floors, known_floors, strict=True)]
@@ -81,11 +82,7 @@ def lp_floors(
     latest completion and prunes options. Returns the floors unchanged if an LP is not solved.
     """
     m, costs = model.m, model.costs
-    obj = costs.objective
-    rewards = [
-        obj.accuracy_weight * model.quality(t) - obj.latency_weight_per_s * (m.done[t] - task.release_s)
-        for t, task in enumerate(costs.tasks)
-    ]
+    rewards = [model.task_reward(t) for t in range(len(costs.tasks))]
     target = incumbent - 1e-6 * max(1.0, abs(incumbent))
     opt = Highs()
     opt.config.load_solution = False
