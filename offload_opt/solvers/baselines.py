@@ -63,7 +63,8 @@ def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
         return SolverOutput(None, "error", info={"reason": EXPLICIT_REASON})
     eng = Engine(costs)
     info: dict[str, Any] = {"scheduler": "insertion-based", "order": "fcfs (release time)"}
-    fallback_edge, fallback_local = [], []
+    fallback_edge: list[str] = []
+    fallback_local: list[str] = []
     for ti in _fcfs(costs):
         task = costs.tasks[ti]
         m = task.mode_index["whole"]
@@ -74,13 +75,16 @@ def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
                 j = eng.choose_option(ti, 0, "reward", allowed)
             else:
                 fallback_edge.append(task.id)
-                j = _nearest_edge_option(costs, ti, m)
-                assert j is not None  # the instance guarantees a local model or a reachable server
+                edge = _nearest_edge_option(costs, ti, m)
+                assert edge is not None  # the instance guarantees a local model or a reachable server
+                j = edge
         elif rule == "edge":
-            j = _nearest_edge_option(costs, ti, m)
-            if j is None:
+            edge = _nearest_edge_option(costs, ti, m)
+            if edge is None:
                 fallback_local.append(task.id)
                 j = eng.choose_option(ti, 0, "reward", _local_options(costs, ti, m))
+            else:
+                j = edge
         else:
             j = eng.choose_option(ti, 0, "reward")
         eng.place_op(ti, 0, j)

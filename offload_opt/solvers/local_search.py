@@ -91,7 +91,7 @@ class Search:
         eng = self.eng
         out = []
         for ti, i in reversed(self.units[p:]):
-            j = eng.state[ti].opts[i]
+            j = eng.placed(ti).opts[i]
             out.append(((ti, i), j, eng.unplace_op(ti, i)))
         out.reverse()
         return out
@@ -131,7 +131,7 @@ def _unit_window(rest: list[Unit], eng: Engine, u: Unit) -> tuple[int, int]:
     """Positions ``q`` of ``rest`` (the order without ``u``) where ``u`` may be inserted before
     ``rest[q]``: after its last data source, no later than its first data consumer."""
     ti, i = u
-    mi = eng.info(ti, eng.state[ti].mode)
+    mi = eng.info(ti, eng.placed(ti).mode)
     srcs = {(ti, src) for _, src in mi.in_flows[i] if src >= 0}
     dsts = {(ti, f.dst) for f in mi.mode.flows if f.src == i and f.dst >= 0}
     lo, hi = 0, len(rest)
@@ -205,7 +205,7 @@ def local_search(
                     + [p for p in range(1, len(rest) + 1) if p == len(rest) or rest[p][0] != rest[p - 1][0]]
                 )
             p = min(a, q)
-            cur_mode = eng.state[ti].mode
+            cur_mode = eng.placed(ti).mode
             n_modes = len(eng.tasks[ti].modes)
             if n_modes > 1 and rng.random() < 1 / 3:
                 modes = [rng.choice([m for m in range(n_modes) if m != cur_mode])]
@@ -226,8 +226,8 @@ def local_search(
                 ti, i = rng.choice(s.units)
             else:
                 ti = _pick_task(rng, s, n_tasks)
-                i = rng.randrange(len(eng.state[ti].opts))
-            st = eng.state[ti]
+                i = rng.randrange(len(eng.placed(ti).opts))
+            st = eng.placed(ti)
             n_opt = len(eng.tasks[ti].modes[st.mode].ops[i].options)
             if n_opt < 2:
                 continue
@@ -250,14 +250,14 @@ def local_search(
         opts: dict[int, list[int]] = {}
         for t, _ in suffix_units:
             if t >= 0 and t not in opts:
-                opts[t] = list(eng.state[t].opts)
+                opts[t] = list(eng.placed(t).opts)
         if move == "option":
             opts[ti][i] = j
         old_values = {t: s.value[t] for t in opts}
         saved = s.take_off(p)
         if move == "reinsert":
             old_values[ti] = s.value[ti]
-            eng.begin(ti, eng.state[ti].mode)
+            eng.begin(ti, eng.placed(ti).mode)
             suffix = [("task", (ti, modes)) if u[0] < 0 else ("unit", u) for u in suffix_units if u[0] != ti]
         else:
             suffix = [("unit", u) for u in suffix_units]

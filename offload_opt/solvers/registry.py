@@ -41,7 +41,7 @@ class SolverSpec:
     def func(self) -> Callable[..., SolverOutput]:
         """The solver function (imported on first use)."""
         module, attr = self.target.split(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attr)
 
     def parse(self, options: Any = None) -> Any:
         """This solver's validated options object from a mapping (or an options object as is)."""

@@ -161,7 +161,7 @@ class Engine:
         self.costs = costs
         self.tasks = costs.tasks
         self.tl = Timelines()
-        self.state: list[TaskState | None] = [None] * len(costs.tasks)
+        self.state: list[TaskState | None] = [None] * len(costs.tasks)  # None: not begun
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}
         self.makespan_objective = costs.objective.kind == "makespan"
@@ -308,6 +308,12 @@ class Engine:
         return mi.op_order
 
     # -- placing --
+
+    def placed(self, ti: int) -> TaskState:
+        """The state of task ti, which ``begin`` has started (an AssertionError otherwise)."""
+        st = self.state[ti]
+        assert st is not None, f"task {ti} is not begun"
+        return st
 
     def begin(self, ti: int, m: int) -> TaskState:
         """Start (or restart) the decisions of task ``ti`` in mode ``m``; none of its ops may be placed."""

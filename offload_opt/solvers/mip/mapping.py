@@ -121,8 +121,8 @@ def load_values(model: MipModel, solution: Solution, ev: Evaluation) -> None:
     for i, r in model.route_index:
         a = st.acts[i]
         rt = a.routes[r]
-        val = 1.0 if node.get(a.src) == rt.src_node and node.get(a.dst) == rt.dst_node else 0.0
-        m.route[i, r].set_value(val, skip_validation=True)
+        on_route = 1.0 if node.get(a.src) == rt.src_node and node.get(a.dst) == rt.dst_node else 0.0
+        m.route[i, r].set_value(on_route, skip_validation=True)
     for i in model.live:
         a = st.acts[i]
         on = assignments[a.task].mode == a.mode

@@ -24,6 +24,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -418,7 +419,7 @@ class MipModel:
         z_k = sum_o q_o * chain[k, o].
         """
         m = self.m
-        chain_index = []
+        chain_index: list[tuple[int, int]] = []
         plan = []
         for ti, mi in self.modes:
             ops = [self.st.op_act[(ti, mi, k)] for k in range(len(self.costs.tasks[ti].modes[mi].ops))]
@@ -428,14 +429,14 @@ class MipModel:
                     chain_index.extend((i, o) for o in self.opts[i])
             plan.append((ti, mi, ops))
         m.chain = pyo.Var(chain_index, bounds=(0, 1))
-        self.mode_quality: dict[tuple[int, int], object] = {}
+        self.mode_quality: dict[tuple[int, int], Any] = {}  # Pyomo expressions
         for ti, mi, ops in plan:
             z = self.mode_on(ti, mi)
             zmax = 1.0
             for i in ops:
-                qs = [self._option(i, o).quality for o in self.opts[i]]
-                if len(set(qs)) == 1:
-                    z = qs[0] * z
+                q_list = [self._option(i, o).quality for o in self.opts[i]]
+                if len(set(q_list)) == 1:
+                    z = q_list[0] * z
                 else:
                     self._add(sum(m.chain[i, o] for o in self.opts[i]) == z)
                     for o in self.opts[i]:
@@ -558,6 +559,7 @@ class MipModel:
         ``TIME_INDEX_MAX_VARS`` variables.
         """
         grid = self.time_grid
+        assert grid is not None  # only built with a time grid
         m = self.m
         groups = self.groups
         # cheap count first: each member spans its periods, less at most 2 empty end periods; when

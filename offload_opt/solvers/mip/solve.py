@@ -52,7 +52,10 @@ from offload_opt.solvers.options import LAZY_MODES, MipOptions  # noqa: F401
 from offload_opt.solvers.output import SolverOutput
 
 FLOOR_SHARE = 0.1  # share of the remaining time the LP floors of one pass may use
-DRAFT_SHARE = 0.5  # share of the remaining time a floor pass's draft model may take to build
+# a floor pass builds a draft model and hands it to HiGHS, then the final model is built and handed
+# over too: 2 * (1 + HANDOFF_FACTOR) build times. A draft that takes more than 1/8 of the remaining
+# time cannot leave room for that, so its build is cut there and the floors are skipped.
+DRAFT_SHARE = 0.125
 # appsi's set_instance (the model handed to HiGHS) took 2.3-5x the model build on L-01 (5.2 s after
 # a 1.9 s build, 12 s after 2.3 s on a loaded machine): skipped when less than this many build
 # times remain, since HiGHS would get no time after it
@@ -120,9 +123,9 @@ def solve_mip(
         best = Incumbent(inc_sol, inc_ev, target_value(target, inc_ev, costs))
     report.heuristic_time_s = time.perf_counter() - clock.t0
 
-    def give_up(phase: str, build_time_s: float) -> SolverOutput:
-        """The time limit ended in ``phase``: the incumbent (if any) without a bound."""
-        report.skipped.append(f"{phase}: the time limit ended")
+    def give_up(phase: str, build_time_s: float, why: str = "the time limit ended") -> SolverOutput:
+        """The time limit ended in (or before) ``phase``: the incumbent (if any) without a bound."""
+        report.skipped.append(f"{phase}: {why}")
         if best.solution is not None:
             report.target_value = best.value
             report.skipped.append("check of the claimed objective: the time limit ended")
@@ -158,6 +161,10 @@ def solve_mip(
             report.skipped.append("LP floors: no time to build the draft model")
             break
         draft_s = time.perf_counter() - td
+        remaining = clock.remaining()
+        if remaining is not None and remaining < 2 * (1 + HANDOFF_FACTOR) * draft_s:
+            report.skipped.append("LP floors: no time to hand the draft model to HiGHS and build the model")
+            break
         assert best.value is not None and floors is not None
         floors = lp_floors(draft, best.value, floors, options.threads, clock.share(FLOOR_SHARE))
         win, floors = build_windows(st, target, best.value, known_floors=floors)
@@ -224,7 +231,11 @@ def solve_mip(
     remaining = clock.remaining()
     if remaining is not None and remaining < HANDOFF_FACTOR * model_s:
         # handing the model to HiGHS cannot be interrupted and would end after the limit
-        return give_up("handing the model to HiGHS", time.perf_counter() - tb)
+        return give_up(
+            "handing the model to HiGHS",
+            time.perf_counter() - tb,
+            f"{remaining:.2f} s left, less than {HANDOFF_FACTOR:g} x the {model_s:.2f} s model build",
+        )
     opt = Highs()
     opt.config.load_solution = False
     opt.set_instance(model.m)

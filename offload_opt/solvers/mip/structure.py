@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -73,8 +74,9 @@ class Structure:
                     ids.append(a.index)
                 has_sink = any(f.dst == SINK for f in mode.flows)
                 for k, f in enumerate(mode.flows):
-                    src_nodes = [task.owner] if f.src == SOURCE else _nodes(mode.ops[f.src])
-                    dst_nodes = [task.owner] if f.dst == SINK else _nodes(mode.ops[f.dst])
+                    # SOURCE / SINK flows exist only on the wireless form, where every task has an owner
+                    src_nodes = [_owner(task)] if f.src == SOURCE else _nodes(mode.ops[f.src])
+                    dst_nodes = [_owner(task)] if f.dst == SINK else _nodes(mode.ops[f.dst])
                     routes = []
                     for n1 in src_nodes:
                         for n2 in dst_nodes:
@@ -142,6 +144,12 @@ class Structure:
         a = self.acts[i]
         mode = self.costs.tasks[a.task].modes[a.mode]
         return [self.flow_act[(a.task, a.mode, k)] for k, f in enumerate(mode.flows) if f.src == a.local]
+
+
+def _owner(task) -> str:
+    """The device a wireless task's input comes from and its answer goes to."""
+    assert task.owner is not None, f"task {task.id}: a flow from or to the device needs an owner"
+    return task.owner
 
 
 def _nodes(op) -> list[str]:
@@ -355,8 +363,8 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                         p = st.acts[fa.src].local
                         src_opts = mode.ops[p].options
                         dm = {(rt.src_node, rt.dst_node): rt.duration_s for rt in fa.routes}
-                        d = [[dm[(so.node, o.node)] for o in opts] for so in src_opts]
-                        h = np.maximum(h, finish[p] + along(d, p, k))
+                        d2 = [[dm[(so.node, o.node)] for o in opts] for so in src_opts]
+                        h = np.maximum(h, finish[p] + along(d2, p, k))
                 finish[k] = h + along([o.duration_s for o in opts], k)
             has_sink = False
             for fi in st.mode_acts[(ti, mi)]:
@@ -377,7 +385,7 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                 quality = quality * along([o.quality for o in mode.ops[k].options], k)
             latency = np.broadcast_to(latency, sizes)
             quality = np.broadcast_to(quality, sizes)
-            rewards = costs.task_reward(quality, latency)  # linear: works on arrays
+            rewards: Any = costs.task_reward(quality, latency)  # type: ignore[arg-type]  # linear: works on arrays
             for k, i in enumerate(ops):
                 axes = tuple(a for a in range(n) if a != k)
                 win.opt_latency_lb[i] = latency.min(axis=axes).tolist() if axes else latency.tolist()

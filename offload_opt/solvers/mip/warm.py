@@ -66,8 +66,9 @@ def warm_start_solution(
     sense = Target(costs.objective.kind)
     for name, sol in sols:
         ev = evaluate(costs, sol)
-        objectives[name] = ev.objective if ev.feasible else None
-        if ev.feasible and (best is None or better(sense, ev.objective, best[2].objective)):
+        value = ev.objective if ev.feasible else None
+        objectives[name] = value
+        if value is not None and (best is None or better(sense, value, best[2].objective)):
             best = (name, sol, ev)
     if best is None:
         return None, None, None
