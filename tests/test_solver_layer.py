@@ -176,6 +176,17 @@ def test_optimal_beyond_mip_gap_is_reported_feasible(fake):
     assert r.termination == "optimal" and r.gap == 0.0
 
 
+def test_mip_driver_does_not_call_optimal_beyond_its_gap(monkeypatch):
+    # make every evaluated incumbent look far from the bound: the relaxation's own solution is
+    # still optimal for HiGHS, but the driver must not report the call optimal
+    from offload_opt.solvers.mip import driver
+
+    monkeypatch.setattr(driver, "gap", lambda target, value, bound: 0.5)
+    r = solve(build_costs(tiny_instance()), "mip", time_limit=30, mip_gap=0.01)
+    assert r.termination == "feasible" and r.solution is not None and r.status == "ok"
+    assert "exceeds mip_gap" in r.report.error
+
+
 def test_claim_mismatch_has_its_own_field(fake):
     costs = build_costs(tiny_instance())
     fake.update(claim_offset=0.125)
