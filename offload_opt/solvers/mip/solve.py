@@ -53,14 +53,29 @@ from offload_opt.solvers.output import SolverOutput
 
 FLOOR_SHARE = 0.1  # share of the remaining time the LP floors of one pass may use
 # a floor pass builds a draft model and hands it to HiGHS, then the final model is built and handed
-# over too: 2 * (1 + HANDOFF_FACTOR) build times. A draft that takes more than 1/8 of the remaining
-# time cannot leave room for that, so its build is cut there and the floors are skipped.
+# over too: 2 * (1 + FLOOR_HANDOFF_FACTOR) build times. A draft that takes more than 1/8 of the
+# remaining time cannot leave room for that, so its build is cut there and the floors are skipped.
 DRAFT_SHARE = 0.125
 # appsi's set_instance (the model handed to HiGHS) took 2.3-5x the model build on L-01 (5.2 s after
 # a 1.9 s build, 12 s after 2.3 s on a loaded machine): skipped when less than this many build
-# times remain, since HiGHS would get no time after it
+# times remain, since HiGHS would get no time after it. See ``_build_seconds`` for how a build is timed.
 HANDOFF_FACTOR = 3.0
+FLOOR_HANDOFF_FACTOR = 5.0  # the floors are optional: planned with the slowest hand-over measured
+MAX_STALL = 3.0  # a build's wall time counts for at most this many times its CPU time
 FLOOR_ROOM = 4.0  # another floor pass only with this many draft-build times left (room for the model)
+
+
+def _build_seconds(started: tuple[float, float]) -> float:
+    """Seconds a build took since ``started`` = (perf_counter, process_time), to predict the next steps.
+
+    Wall time, which is what the limit is about (a loaded machine slows every step alike), but at
+    most ``MAX_STALL`` times the CPU time: a stall during a small build (a frontier test on a tiny
+    instance once gave up with 30 s left, its 0.1 s build having taken 10 s of wall time) says
+    nothing about the hand-over that follows.
+    """
+    wall = time.perf_counter() - started[0]
+    cpu = time.process_time() - started[1]
+    return min(wall, MAX_STALL * cpu)
 
 
 class _Clock:
@@ -144,7 +159,7 @@ def solve_mip(
         return give_up("windows", time.perf_counter() - tb)
     passes = options.floor_passes if floors is not None and best.value is not None else 0
     for _ in range(passes):
-        td = time.perf_counter()
+        td = (time.perf_counter(), time.process_time())
         try:
             draft = MipModel(
                 st,
@@ -160,9 +175,9 @@ def solve_mip(
         except OutOfTime:
             report.skipped.append("LP floors: no time to build the draft model")
             break
-        draft_s = time.perf_counter() - td
+        draft_s = _build_seconds(td)
         remaining = clock.remaining()
-        if remaining is not None and remaining < 2 * (1 + HANDOFF_FACTOR) * draft_s:
+        if remaining is not None and remaining < 2 * (1 + FLOOR_HANDOFF_FACTOR) * draft_s:
             report.skipped.append("LP floors: no time to hand the draft model to HiGHS and build the model")
             break
         assert best.value is not None and floors is not None
@@ -177,7 +192,7 @@ def solve_mip(
     report.floor_time_s = time.perf_counter() - tb
 
     # 3. the model
-    tm = time.perf_counter()
+    tm = (time.perf_counter(), time.process_time())
     try:
         model = MipModel(
             st,
@@ -227,7 +242,7 @@ def solve_mip(
     if best.solution is not None:
         best.solution = canonical_slots(st, best.solution)
         load_values(model, best.solution, evaluate(costs, best.solution))
-    model_s = time.perf_counter() - tm
+    model_s = _build_seconds(tm)
     remaining = clock.remaining()
     if remaining is not None and remaining < HANDOFF_FACTOR * model_s:
         # handing the model to HiGHS cannot be interrupted and would end after the limit
