@@ -442,7 +442,7 @@ class MipModel:
                     for o in self.opts[i]:
                         self._add(m.chain[i, o] <= zmax * m.place[i, o])
                     z = sum(self._option(i, o).quality * m.chain[i, o] for o in self.opts[i])
-                zmax *= max(qs)
+                zmax *= max(q_list)
             self.mode_quality[(ti, mi)] = z
 
     def quality(self, ti: int):
