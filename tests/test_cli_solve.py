@@ -122,10 +122,10 @@ def test_solve_option_passes_solver_options(inst_path, capsys):
 @pytest.mark.parametrize(
     "option, message",
     [
-        ("bogus=1", "unknown option(s) ['bogus']"),
+        ("bogus=1", "option bogus: unknown option for solver 'mip'"),
         ("time_grid", "expected KEY=VALUE"),
         ("threads=1", "threads is already given"),
-        ("time_grid=-1", "time_grid must be a number of seconds > 0"),
+        ("time_grid=-1", "option time_grid: must be a number of seconds > 0"),
     ],
 )
 def test_solve_bad_option_is_one_line_exit_2(inst_path, capsys, option, message):

@@ -473,11 +473,10 @@ def test_fix_reports_an_infeasible_solution():
     assert r.termination == "infeasible" and r.solution is None and r.bound is None
 
 
-def test_unknown_warm_start_is_noted():
+def test_unknown_warm_start_is_rejected_up_front():
     costs = build_costs(random_tiny(1))
-    r = solve(costs, "mip", time_limit=30, warm_start="no-such-solver")
-    assert r.status == "ok"
-    assert r.info["warm_start_errors"]
+    with pytest.raises(ValueError, match="^option warm_start: unknown heuristic 'no-such-solver'"):
+        solve(costs, "mip", time_limit=30, warm_start="no-such-solver")
 
 
 def test_rejects_bad_options():

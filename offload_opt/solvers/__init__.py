@@ -1,5 +1,25 @@
-"""Solvers: one protocol, one registry (``solvers()``), one entry point (``solve``)."""
+"""Solvers: one protocol, one registry table (``registry.py``, listed by ``solvers()``), one entry point (``solve``)."""
 
-from offload_opt.solvers.base import REGISTRY, Result, SolverOutput, get_solver, register, solve, solvers
+from offload_opt.solvers.base import (
+    REGISTRY,
+    FunctionSolver,
+    Result,
+    SolverOutput,
+    SolverSpec,
+    get_solver,
+    parse_options,
+    solve,
+    solvers,
+)
 
-__all__ = ["REGISTRY", "Result", "SolverOutput", "get_solver", "register", "solve", "solvers"]
+__all__ = [
+    "REGISTRY",
+    "FunctionSolver",
+    "Result",
+    "SolverOutput",
+    "SolverSpec",
+    "get_solver",
+    "parse_options",
+    "solve",
+    "solvers",
+]

@@ -26,8 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 from offload_opt.costs import CostTables
-from offload_opt.solvers.base import SolverOutput, register
-from offload_opt.solvers.timeline import Engine, check_options
+from offload_opt.solvers.options import NoOptions
+from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.timeline import Engine
 
 EXPLICIT_REASON = "baselines need devices, APs and a whole-task mode; this is an explicit-cost instance"
 
@@ -57,13 +58,13 @@ def _nearest_edge_option(costs: CostTables, ti: int, m: int) -> int | None:
     return best
 
 
-def _run(name: str, costs: CostTables, options: dict[str, Any], rule: str) -> SolverOutput:
-    check_options(options, set())
-    if costs.tasks and costs.tasks[0].owner is None:
+def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
+    if costs.instance.is_explicit:
         return SolverOutput(None, "error", info={"reason": EXPLICIT_REASON})
     eng = Engine(costs)
     info: dict[str, Any] = {"scheduler": "insertion-based", "order": "fcfs (release time)"}
-    fallback_edge, fallback_local = [], []
+    fallback_edge: list[str] = []
+    fallback_local: list[str] = []
     for ti in _fcfs(costs):
         task = costs.tasks[ti]
         m = task.mode_index["whole"]
@@ -74,13 +75,16 @@ def _run(name: str, costs: CostTables, options: dict[str, Any], rule: str) -> So
                 j = eng.choose_option(ti, 0, "reward", allowed)
             else:
                 fallback_edge.append(task.id)
-                j = _nearest_edge_option(costs, ti, m)
-                assert j is not None  # the instance guarantees a local model or a reachable server
+                edge = _nearest_edge_option(costs, ti, m)
+                assert edge is not None  # the instance guarantees a local model or a reachable server
+                j = edge
         elif rule == "edge":
-            j = _nearest_edge_option(costs, ti, m)
-            if j is None:
+            edge = _nearest_edge_option(costs, ti, m)
+            if edge is None:
                 fallback_local.append(task.id)
                 j = eng.choose_option(ti, 0, "reward", _local_options(costs, ti, m))
+            else:
+                j = edge
         else:
             j = eng.choose_option(ti, 0, "reward")
         eng.place_op(ti, 0, j)
@@ -93,22 +97,19 @@ def _run(name: str, costs: CostTables, options: dict[str, Any], rule: str) -> So
     return SolverOutput(eng.solution(name), "heuristic", claimed_objective=eng.objective(), info=info)
 
 
-@register("local-only", "baseline: every task whole on its device's best local model (FCFS)")
 def solve_local_only(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: NoOptions
 ) -> SolverOutput:
-    return _run("local-only", costs, options, "local")
+    return _run("local-only", costs, "local")
 
 
-@register("nearest-edge", "baseline: every task whole on the strongest-signal AP's default model (FCFS)")
 def solve_nearest_edge(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: NoOptions
 ) -> SolverOutput:
-    return _run("nearest-edge", costs, options, "edge")
+    return _run("nearest-edge", costs, "edge")
 
 
-@register("best-single-mode", "baseline: per task the best whole-task option (local or any AP model), FCFS")
 def solve_best_single_mode(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: NoOptions
 ) -> SolverOutput:
-    return _run("best-single-mode", costs, options, "best")
+    return _run("best-single-mode", costs, "best")

@@ -42,9 +42,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from offload_opt.costs import CostTables
-from offload_opt.solvers.base import SolverOutput, register
 from offload_opt.solvers.heft import heft_schedule
-from offload_opt.solvers.timeline import RANK_DIGITS, Engine, Unit, check_options
+from offload_opt.solvers.options import GreedyOptions
+from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.timeline import RANK_DIGITS, Engine, Unit
 
 
 def _order_release(eng: Engine) -> list[int]:
@@ -114,26 +115,25 @@ def greedy_schedule(eng: Engine, order_rule: str = "spt") -> list[Unit]:
     if eng.makespan_objective:
         return heft_schedule(eng, [0] * len(eng.tasks))
     if order_rule not in TASK_ORDERS:
-        raise ValueError(f"option: order must be one of {sorted(TASK_ORDERS)}, got {order_rule!r}")
+        raise ValueError(f"option order: must be one of {sorted(TASK_ORDERS)}, got {order_rule!r}")
     units: list[Unit] = []
     for ti in TASK_ORDERS[order_rule](eng):
         units.extend(insert_task(eng, ti))
     return units
 
 
-@register(
-    "greedy", "decomposition-aware list scheduler: per task the best mode, per op the best marginal reward"
-)
-def solve_greedy(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
-    check_options(options, {"order"})
+def solve_greedy(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: GreedyOptions
+) -> SolverOutput:
+    """The ``greedy`` solver (registry.py): one greedy pass in ``options.order``."""
     t0 = time.perf_counter()
     eng = Engine(costs)
-    greedy_schedule(eng, options.get("order", "spt"))
+    greedy_schedule(eng, options.order)
     info: dict[str, Any] = {"scheduler": "insertion-based", "schedule_time_s": time.perf_counter() - t0}
     if eng.makespan_objective:
         info["delegated"] = "heft (explicit-cost form, makespan)"
     else:
-        info["order"] = options.get("order", "spt")
+        info["order"] = options.order
     if not eng.deadlines_met():
         info["deadlines"] = "some deadline is missed"
     return SolverOutput(eng.solution("greedy"), "heuristic", claimed_objective=eng.objective(), info=info)

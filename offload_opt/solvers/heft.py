@@ -22,11 +22,11 @@ are latency-only reference points there, not reward maximisers.
 from __future__ import annotations
 
 import heapq
-from typing import Any
 
 from offload_opt.costs import SOURCE, CostTables
-from offload_opt.solvers.base import SolverOutput, register
-from offload_opt.solvers.timeline import RANK_DIGITS, Engine, Unit, check_options
+from offload_opt.solvers.options import HeftOptions
+from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.timeline import RANK_DIGITS, Engine, Unit
 
 
 def dag_modes(costs: CostTables, mode: str | None) -> list[int]:
@@ -36,7 +36,7 @@ def dag_modes(costs: CostTables, mode: str | None) -> list[int]:
         names = t.mode_index
         if mode is not None:
             if mode not in ("whole", "decompose", "dag"):
-                raise ValueError(f"option: mode must be 'whole' or 'decompose', got {mode!r}")
+                raise ValueError(f"option mode: must be 'whole' or 'decompose', got {mode!r}")
             out.append(names.get(mode, 0))
         else:
             out.append(names.get("decompose", names.get("dag", 0)))
@@ -160,9 +160,8 @@ def cpop_schedule(eng: Engine, modes: list[int]) -> list[Unit]:
     return order
 
 
-def _run(name: str, schedule, costs: CostTables, options: dict[str, Any]) -> SolverOutput:
-    check_options(options, {"mode"})
-    modes = dag_modes(costs, options.get("mode"))
+def _run(name: str, schedule, costs: CostTables, options: HeftOptions) -> SolverOutput:
+    modes = dag_modes(costs, options.mode)
     eng = Engine(costs)
     schedule(eng, modes)
     sol = eng.solution(name)
@@ -175,11 +174,13 @@ def _run(name: str, schedule, costs: CostTables, options: dict[str, Any]) -> Sol
     return SolverOutput(sol, "heuristic", claimed_objective=eng.objective(), info=info)
 
 
-@register("heft", "HEFT (Topcuoglu 2002): upward-rank order, insertion-based earliest-finish placement")
-def solve_heft(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
+def solve_heft(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: HeftOptions
+) -> SolverOutput:
     return _run("heft", heft_schedule, costs, options)
 
 
-@register("cpop", "CPOP (Topcuoglu 2002): critical path on one processor, others earliest-finish")
-def solve_cpop(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
+def solve_cpop(
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: HeftOptions
+) -> SolverOutput:
     return _run("cpop", cpop_schedule, costs, options)

@@ -42,12 +42,13 @@ import time
 from typing import Any
 
 from offload_opt.costs import CostTables
-from offload_opt.solvers.base import SolverOutput, register
-from offload_opt.solvers.greedy import TASK_ORDERS, greedy_schedule, insert_task
-from offload_opt.solvers.timeline import Engine, Record, Unit, check_options
+from offload_opt.solvers.greedy import greedy_schedule, insert_task
+from offload_opt.solvers.options import DEFAULT_LS_TEMPERATURE, LocalSearchOptions
+from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.timeline import Engine, Record, Unit
 
 DEFAULT_TIME_LIMIT_S = 2.0
-DEFAULT_TEMPERATURE = 0.05
+DEFAULT_TEMPERATURE = DEFAULT_LS_TEMPERATURE  # declared with the options (options.py)
 FIRST_MOVE_FRACTION = 0.05  # time of the first move, as a fraction of the greedy start's (measured: ~0.02)
 
 
@@ -90,7 +91,7 @@ class Search:
         eng = self.eng
         out = []
         for ti, i in reversed(self.units[p:]):
-            j = eng.state[ti].opts[i]
+            j = eng.placed(ti).opts[i]
             out.append(((ti, i), j, eng.unplace_op(ti, i)))
         out.reverse()
         return out
@@ -130,7 +131,7 @@ def _unit_window(rest: list[Unit], eng: Engine, u: Unit) -> tuple[int, int]:
     """Positions ``q`` of ``rest`` (the order without ``u``) where ``u`` may be inserted before
     ``rest[q]``: after its last data source, no later than its first data consumer."""
     ti, i = u
-    mi = eng.info(ti, eng.state[ti].mode)
+    mi = eng.info(ti, eng.placed(ti).mode)
     srcs = {(ti, src) for _, src in mi.in_flows[i] if src >= 0}
     dsts = {(ti, f.dst) for f in mi.mode.flows if f.src == i and f.dst >= 0}
     lo, hi = 0, len(rest)
@@ -167,15 +168,15 @@ def local_search(
     """
     s = Search(eng, units)
     n_tasks = len(eng.tasks)
-    explicit = eng.makespan_objective
+    makespan = eng.makespan_objective  # the explicit form's objective: moves and scale per op
     cur = best = s.score()
     best_plan = s.plan()
     best_is_current = True
     start = time.perf_counter()
-    scale = abs(cur) / (len(units) if explicit else max(n_tasks, 1)) or 1.0
+    scale = abs(cur) / (len(units) if makespan else max(n_tasks, 1)) or 1.0
     t0 = temperature * scale
     stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
-    moves = ["option", "shift"] if explicit else ["reinsert", "option", "swap"]
+    moves = ["option", "shift"] if makespan else ["reinsert", "option", "swap"]
     place_s, placed = 0.0, 0  # time spent placing units, to reserve time for re-placing the best plan
     it = 0
     while max_iters is None or it < max_iters:
@@ -204,7 +205,7 @@ def local_search(
                     + [p for p in range(1, len(rest) + 1) if p == len(rest) or rest[p][0] != rest[p - 1][0]]
                 )
             p = min(a, q)
-            cur_mode = eng.state[ti].mode
+            cur_mode = eng.placed(ti).mode
             n_modes = len(eng.tasks[ti].modes)
             if n_modes > 1 and rng.random() < 1 / 3:
                 modes = [rng.choice([m for m in range(n_modes) if m != cur_mode])]
@@ -221,12 +222,12 @@ def local_search(
             p = a1
             suffix_units = new_order[p:]
         elif move == "option":  # one op to another (node, model)
-            if explicit:
+            if makespan:
                 ti, i = rng.choice(s.units)
             else:
                 ti = _pick_task(rng, s, n_tasks)
-                i = rng.randrange(len(eng.state[ti].opts))
-            st = eng.state[ti]
+                i = rng.randrange(len(eng.placed(ti).opts))
+            st = eng.placed(ti)
             n_opt = len(eng.tasks[ti].modes[st.mode].ops[i].options)
             if n_opt < 2:
                 continue
@@ -249,14 +250,14 @@ def local_search(
         opts: dict[int, list[int]] = {}
         for t, _ in suffix_units:
             if t >= 0 and t not in opts:
-                opts[t] = list(eng.state[t].opts)
+                opts[t] = list(eng.placed(t).opts)
         if move == "option":
             opts[ti][i] = j
         old_values = {t: s.value[t] for t in opts}
         saved = s.take_off(p)
         if move == "reinsert":
             old_values[ti] = s.value[ti]
-            eng.begin(ti, eng.state[ti].mode)
+            eng.begin(ti, eng.placed(ti).mode)
             suffix = [("task", (ti, modes)) if u[0] < 0 else ("unit", u) for u in suffix_units if u[0] != ti]
         else:
             suffix = [("unit", u) for u in suffix_units]
@@ -293,20 +294,11 @@ def local_search(
     return Search(fresh, units_best), stats
 
 
-@register("local-search", "simulated annealing from greedy: reinsert/mode flip, option moves, swaps; anytime")
 def solve_local_search(
-    costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any
+    costs: CostTables, *, time_limit_s: float | None, seed: int, options: LocalSearchOptions
 ) -> SolverOutput:
-    check_options(options, {"max_iters", "order", "temperature"})
-    max_iters = options.get("max_iters")
-    if max_iters is not None and (not isinstance(max_iters, int) or max_iters < 0):
-        raise ValueError(f"option: max_iters must be an integer >= 0, got {max_iters!r}")
-    order = options.get("order", "spt")
-    if order not in TASK_ORDERS:
-        raise ValueError(f"option: order must be one of {sorted(TASK_ORDERS)}, got {order!r}")
-    temperature = float(options.get("temperature", DEFAULT_TEMPERATURE))
-    if not temperature >= 0:
-        raise ValueError(f"option: temperature must be >= 0, got {temperature!r}")
+    """The ``local-search`` solver (registry.py): greedy start, then annealing until the budget ends."""
+    max_iters, order, temperature = options.max_iters, options.order, options.temperature
     if time_limit_s is None and max_iters is None:
         time_limit_s = DEFAULT_TIME_LIMIT_S
     t_start = time.perf_counter()

@@ -41,13 +41,6 @@ Unit = tuple[int, int]  # (task index, op index within the task's current mode):
 RANK_DIGITS = 9  # upward ranks are compared after rounding, so that mathematically equal ranks tie
 
 
-def check_options(options: Mapping[str, object], known: set[str]) -> None:
-    """ValueError("option: ...") naming any option a solver does not know."""
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"option: unknown option(s) {unknown} (known: {sorted(known) or 'none'})")
-
-
 class Timelines:
     """Busy intervals of every unary resource, sorted by start; insertion-based gap search.
 
@@ -168,10 +161,11 @@ class Engine:
         self.costs = costs
         self.tasks = costs.tasks
         self.tl = Timelines()
-        self.state: list[TaskState | None] = [None] * len(costs.tasks)
+        self.state: list[TaskState | None] = [None] * len(costs.tasks)  # None: not begun
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}
         self.makespan_objective = costs.objective.kind == "makespan"
+        self.explicit = costs.instance.is_explicit  # explicit-cost form: no devices, no wireless hops
         obj = costs.objective
         # penalty per second past a deadline, so that searches prefer feasible schedules
         self.deadline_penalty = 1e3 * (1.0 + obj.accuracy_weight + obj.latency_weight_per_s)
@@ -207,7 +201,7 @@ class Engine:
         if k in cache:
             return cache[k]
         f = mi.mode.flows[k]
-        if self.tasks[ti].owner is None:
+        if self.explicit:
             ops = mi.mode.ops
             src_nodes = [o.node for o in ops[f.src].options]
             dst_nodes = [o.node for o in ops[f.dst].options]
@@ -314,6 +308,12 @@ class Engine:
         return mi.op_order
 
     # -- placing --
+
+    def placed(self, ti: int) -> TaskState:
+        """The state of task ti, which ``begin`` has started (an AssertionError otherwise)."""
+        st = self.state[ti]
+        assert st is not None, f"task {ti} is not begun"
+        return st
 
     def begin(self, ti: int, m: int) -> TaskState:
         """Start (or restart) the decisions of task ``ti`` in mode ``m``; none of its ops may be placed."""

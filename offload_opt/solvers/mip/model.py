@@ -21,8 +21,10 @@ in docs/mip.md. Summary of the variables:
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -31,6 +33,11 @@ from offload_opt.solution import Solution, decisions_to_assignments, sequences_d
 from offload_opt.solvers.mip.structure import Structure, Windows
 
 Pair = tuple[int, int]
+EPS = 1e-9  # seconds: two activities closer than this do not overlap
+
+
+class OutOfTime(Exception):
+    """The call's time limit ended during a phase that cannot return a partial result (a model build)."""
 
 
 def server_key(resources: tuple[str, ...]) -> str:
@@ -66,6 +73,8 @@ class MipModel:
     ``fixed``: a solution whose decisions (modes, options, slots) are fixed and whose resource
     sequences become precedence constraints; the model is then an LP whose least schedule is the
     evaluator's. Otherwise resource conflicts are ordered for the pairs given to ``add_pairs``.
+    ``deadline`` (``time.perf_counter()`` seconds): the build stops with ``OutOfTime`` between two
+    constraint families once it has passed (the call's time limit covers the build).
     """
 
     def __init__(
@@ -81,6 +90,7 @@ class MipModel:
         bound_cuts: bool = True,
         capacity: bool = False,
         time_grid: float | None = None,
+        deadline: float | None = None,
     ):
         self.st = structure
         self.costs: CostTables = structure.costs
@@ -97,24 +107,35 @@ class MipModel:
         self.pairs: set[Pair] = set()
         self.cliques: set[tuple[str, tuple[int, ...]]] = set()
         self.limit: dict[str, int] = {}  # resource -> how many activities it runs at once
-        self._index()
-        self._windows()
-        self._variables()
-        self._select_one_mode()
-        self._assign_ops()
-        self._assign_slots()
-        self._break_slot_symmetry()
-        self._route_flows()
-        self._quality_chain()
-        self._release_and_ready()
-        self._server_load()
+        steps = [
+            self._index,
+            self._windows,
+            self._variables,
+            self._resource_terms,
+            self._select_one_mode,
+            self._assign_ops,
+            self._assign_slots,
+            self._break_slot_symmetry,
+            self._route_flows,
+            self._quality_chain,
+            self._release_and_ready,
+            self._server_load,
+        ]
         if time_grid and fixed is None:
-            self._time_indexed()
-        self._precedence()
-        self._completion()
-        self._contention_free_bounds()
-        self._per_task_reward_cut()
-        self._objective()
+            steps.append(self._time_indexed)
+        steps += [
+            self._precedence,
+            self._completion,
+            self._contention_free_bounds,
+            self._per_task_reward_cut,
+            self._objective,
+        ]
+        for step in steps:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise OutOfTime(
+                    f"mip: the time limit ended while building the model (before {step.__name__})"
+                )
+            step()
         if fixed is not None:
             self._fix_to(fixed)
 
@@ -279,24 +300,25 @@ class MipModel:
             return self.m.start[j]
         return self.m.start[j] + self.est[j] * (1 - self.m.mode[a.task, a.mode])
 
-    def on_resource(self, i: int) -> dict[str, list]:
-        """Resource -> terms whose sum is 1 when activity i uses that resource.
+    def on_resource(self, i: int) -> tuple[dict[str, list], dict[str, int]]:
+        """Resource -> terms whose sum is 1 when activity i uses that resource, and each resource's limit.
 
         With ``capacity``, a model server with k identical slots is one resource running k ops at
-        once (``server_key``); slots are assigned afterwards (solve.assign_slots).
+        once (``server_key``, limit k); slots are assigned afterwards (mapping.extract_solution).
         """
         a = self.st.acts[i]
         out: dict[str, list] = defaultdict(list)
+        limit: dict[str, int] = {}
         if a.kind == "op":
             for o in self.opts[i]:
                 res = self._option(i, o).resources
                 if len(res) == 1:
                     out[res[0]].append(self.m.place[i, o])
-                    self.limit[res[0]] = 1
+                    limit[res[0]] = 1
                 elif self.capacity:
                     key = server_key(res)
                     out[key].append(self.m.place[i, o])
-                    self.limit[key] = len(res)
+                    limit[key] = len(res)
                 else:
                     for s, r in enumerate(res):
                         out[r].append(self.m.slot[i, o, s])
@@ -305,10 +327,19 @@ class MipModel:
                 ch = a.routes[r].channel
                 if ch is not None:
                     out[ch].append(self.route_weight(i, r))
-                    self.limit[ch] = 1
-        return out
+                    limit[ch] = 1
+        return out, limit
 
-    # ------------------------------------------------------------------ constraint families
+    def _resource_terms(self) -> None:
+        """``self.on[i]``: resource -> terms of activity i's use of it; ``self.limit``: resource -> at once.
+
+        Built once with the variables; ``candidate_pairs``, ``add_pairs`` and ``add_cliques`` read them.
+        """
+        self.on: dict[int, dict[str, list]] = {}
+        for i in self.live:
+            terms, limit = self.on_resource(i)
+            self.on[i] = terms
+            self.limit.update(limit)
 
     def _select_one_mode(self) -> None:
         """Each task runs in exactly one mode."""
@@ -388,7 +419,7 @@ class MipModel:
         z_k = sum_o q_o * chain[k, o].
         """
         m = self.m
-        chain_index = []
+        chain_index: list[tuple[int, int]] = []
         plan = []
         for ti, mi in self.modes:
             ops = [self.st.op_act[(ti, mi, k)] for k in range(len(self.costs.tasks[ti].modes[mi].ops))]
@@ -398,20 +429,20 @@ class MipModel:
                     chain_index.extend((i, o) for o in self.opts[i])
             plan.append((ti, mi, ops))
         m.chain = pyo.Var(chain_index, bounds=(0, 1))
-        self.mode_quality: dict[tuple[int, int], object] = {}
+        self.mode_quality: dict[tuple[int, int], Any] = {}  # Pyomo expressions
         for ti, mi, ops in plan:
             z = self.mode_on(ti, mi)
             zmax = 1.0
             for i in ops:
-                qs = [self._option(i, o).quality for o in self.opts[i]]
-                if len(set(qs)) == 1:
-                    z = qs[0] * z
+                q_list = [self._option(i, o).quality for o in self.opts[i]]
+                if len(set(q_list)) == 1:
+                    z = q_list[0] * z
                 else:
                     self._add(sum(m.chain[i, o] for o in self.opts[i]) == z)
                     for o in self.opts[i]:
                         self._add(m.chain[i, o] <= zmax * m.place[i, o])
                     z = sum(self._option(i, o).quality * m.chain[i, o] for o in self.opts[i])
-                zmax *= max(qs)
+                zmax *= max(q_list)
             self.mode_quality[(ti, mi)] = z
 
     def quality(self, ti: int):
@@ -528,8 +559,22 @@ class MipModel:
         ``TIME_INDEX_MAX_VARS`` variables.
         """
         grid = self.time_grid
+        assert grid is not None  # only built with a time grid
         m = self.m
         groups = self.groups
+        # cheap count first: each member spans its periods, less at most 2 empty end periods; when
+        # even that is above the cap, the enumeration below would be thrown away (1 s on L-01)
+        least = 0
+        for res, members in groups.items():
+            if len(members) <= len(res):
+                continue
+            for i, o in members:
+                lo, hi = self._option_window(i, o)
+                p = self._option(i, o).duration_s
+                least += max(0, math.ceil((hi + p) / grid) - math.floor(lo / grid) - 2)
+        if least > TIME_INDEX_MAX_VARS:
+            self.time_indexed_vars = 0
+            return
         index = []
         bounds = {}
         per_period: dict[tuple[tuple[str, ...], int], list] = defaultdict(list)
@@ -681,7 +726,7 @@ class MipModel:
         """
         if self.fixed is not None or not self.bound_cuts:
             return
-        m, win, obj = self.m, self.win, self.costs.objective
+        m, win = self.m, self.win
         for i in self.ops:
             a = self.st.acts[i]
             ti, mi = a.task, a.mode
@@ -698,8 +743,7 @@ class MipModel:
             )
             if self.target.kind == "reward":
                 self._add(
-                    obj.accuracy_weight * self.mode_quality[(ti, mi)]
-                    - obj.latency_weight_per_s * self.mode_latency(ti, mi)
+                    self.costs.task_reward(self.mode_quality[(ti, mi)], self.mode_latency(ti, mi))
                     <= sum(win.opt_reward_ub[i][o] * m.place[i, o] for o in self.opts[i])
                 )
 
@@ -707,23 +751,19 @@ class MipModel:
         """Valid inequality from an incumbent: each task's reward >= incumbent - sum of the others' bounds."""
         if self.reward_cut is None or self.target.kind != "reward":
             return
-        m, obj = self.m, self.costs.objective
-        for ti, task in enumerate(self.costs.tasks):
-            self._add(
-                obj.accuracy_weight * self.quality(ti)
-                - obj.latency_weight_per_s * (m.done[ti] - task.release_s)
-                >= self.reward_cut[ti]
-            )
+        for ti in range(len(self.costs.tasks)):
+            self._add(self.task_reward(ti) >= self.reward_cut[ti])
 
     def latency_sum(self):
         return sum(self.m.done[t] - task.release_s for t, task in enumerate(self.costs.tasks))
 
+    def task_reward(self, ti: int):
+        """Task ti's reward as a linear expression: ``costs.task_reward`` of its quality and latency."""
+        return self.costs.task_reward(self.quality(ti), self.m.done[ti] - self.costs.tasks[ti].release_s)
+
     def reward_expr(self):
-        obj = self.costs.objective
-        return (
-            sum(obj.accuracy_weight * self.quality(t) for t in range(len(self.costs.tasks)))
-            - obj.latency_weight_per_s * self.latency_sum()
-        )
+        """The evaluator's reward objective: the sum of every task's reward."""
+        return sum(self.task_reward(t) for t in range(len(self.costs.tasks)))
 
     def _objective(self) -> None:
         m, kind = self.m, self.target.kind
@@ -761,10 +801,7 @@ class MipModel:
         """
         st = self.st
         users: dict[str, list[int]] = defaultdict(list)
-        self._on: dict[int, dict[str, list]] = {}
-        for i in self.live:
-            on = self.on_resource(i)
-            self._on[i] = on
+        for i, on in self.on.items():
             for r in on:
                 users[r].append(i)
         est, lct = self.est, self.lct
@@ -797,9 +834,9 @@ class MipModel:
             m.pair_cons.add(bij + bji <= 1)
             for r in shared:
                 if self.limit.get(r, 1) == 1:  # a unary resource: sharing it means an order
-                    m.pair_cons.add(bij + bji >= sum(self._on[i][r]) + sum(self._on[j][r]) - 1)
-            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self._on[i][r]))
-            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self._on[j][r]))
+                    m.pair_cons.add(bij + bji >= sum(self.on[i][r]) + sum(self.on[j][r]) - 1)
+            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self.on[i][r]))
+            m.pair_cons.add(bij + bji <= sum(t for r in shared for t in self.on[j][r]))
             # i before j: j starts after i ends; when i's mode is not chosen its end is 0, when j's
             # is not chosen start_or_earliest(j) is its earliest start: lct_i - est_j covers both
             m.pair_cons.add(
@@ -838,7 +875,7 @@ class MipModel:
             k = self.limit[res]
             m.pair_cons.add(
                 sum(m.before[i, j] + m.before[j, i] for i, j in pairs)
-                >= sum(sum(self._on[i][res]) for i in members) - k
+                >= sum(sum(self.on[i][res]) for i in members) - k
             )
         return new
 

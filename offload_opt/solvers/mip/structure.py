@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -73,8 +74,9 @@ class Structure:
                     ids.append(a.index)
                 has_sink = any(f.dst == SINK for f in mode.flows)
                 for k, f in enumerate(mode.flows):
-                    src_nodes = [task.owner] if f.src == SOURCE else _nodes(mode.ops[f.src])
-                    dst_nodes = [task.owner] if f.dst == SINK else _nodes(mode.ops[f.dst])
+                    # SOURCE / SINK flows exist only on the wireless form, where every task has an owner
+                    src_nodes = [_owner(task)] if f.src == SOURCE else _nodes(mode.ops[f.src])
+                    dst_nodes = [_owner(task)] if f.dst == SINK else _nodes(mode.ops[f.dst])
                     routes = []
                     for n1 in src_nodes:
                         for n2 in dst_nodes:
@@ -142,6 +144,12 @@ class Structure:
         a = self.acts[i]
         mode = self.costs.tasks[a.task].modes[a.mode]
         return [self.flow_act[(a.task, a.mode, k)] for k, f in enumerate(mode.flows) if f.src == a.local]
+
+
+def _owner(task) -> str:
+    """The device a wireless task's input comes from and its answer goes to."""
+    assert task.owner is not None, f"task {task.id}: a flow from or to the device needs an owner"
+    return task.owner
 
 
 def _nodes(op) -> list[str]:
@@ -317,8 +325,7 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
     bound per option and the best qualities of the other ops taken independently.
     """
     costs = st.costs
-    obj = costs.objective
-    wa, wl = obj.accuracy_weight, obj.latency_weight_per_s
+    reward = costs.task_reward  # the one definition of a task's reward (costs.py)
     for ti, task in enumerate(costs.tasks):
         r = task.release_s
         for mi, mode in enumerate(task.modes):
@@ -335,10 +342,8 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                     qual = [o.quality * others for o in mode.ops[k].options]
                     win.opt_latency_lb[i] = lat
                     win.opt_quality_ub[i] = qual
-                    win.opt_reward_ub[i] = [wa * q - wl * x for q, x in zip(qual, lat, strict=True)]
-                win.mode_reward_ub[(ti, mi)] = (
-                    wa * win.best_quality[(ti, mi)] - wl * win.min_latency[(ti, mi)]
-                )
+                    win.opt_reward_ub[i] = [reward(q, x) for q, x in zip(qual, lat, strict=True)]
+                win.mode_reward_ub[(ti, mi)] = reward(win.best_quality[(ti, mi)], win.min_latency[(ti, mi)])
                 continue
             n = len(sizes)
             along = _broadcaster(n)
@@ -358,8 +363,8 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                         p = st.acts[fa.src].local
                         src_opts = mode.ops[p].options
                         dm = {(rt.src_node, rt.dst_node): rt.duration_s for rt in fa.routes}
-                        d = [[dm[(so.node, o.node)] for o in opts] for so in src_opts]
-                        h = np.maximum(h, finish[p] + along(d, p, k))
+                        d2 = [[dm[(so.node, o.node)] for o in opts] for so in src_opts]
+                        h = np.maximum(h, finish[p] + along(d2, p, k))
                 finish[k] = h + along([o.duration_s for o in opts], k)
             has_sink = False
             for fi in st.mode_acts[(ti, mi)]:
@@ -380,14 +385,23 @@ def _per_option_bounds(st: Structure, win: Windows) -> None:
                 quality = quality * along([o.quality for o in mode.ops[k].options], k)
             latency = np.broadcast_to(latency, sizes)
             quality = np.broadcast_to(quality, sizes)
-            reward = wa * quality - wl * latency
+            rewards: Any = costs.task_reward(quality, latency)  # type: ignore[arg-type]  # linear: works on arrays
             for k, i in enumerate(ops):
                 axes = tuple(a for a in range(n) if a != k)
                 win.opt_latency_lb[i] = latency.min(axis=axes).tolist() if axes else latency.tolist()
                 win.opt_quality_ub[i] = quality.max(axis=axes).tolist() if axes else quality.tolist()
-                win.opt_reward_ub[i] = reward.max(axis=axes).tolist() if axes else reward.tolist()
+                win.opt_reward_ub[i] = rewards.max(axis=axes).tolist() if axes else rewards.tolist()
             win.min_latency[(ti, mi)] = max(win.min_latency[(ti, mi)], float(latency.min()))
-            win.mode_reward_ub[(ti, mi)] = float(reward.max())
+            win.mode_reward_ub[(ti, mi)] = float(rewards.max())
+
+
+def reward_per_latency_s(costs: CostTables) -> float:
+    """Reward a task loses per second of latency, read from ``costs.task_reward`` (linear in latency).
+
+    The one definition of a task's reward is ``costs.task_reward``; the windows invert it
+    (the latest completion at which a quality still reaches a reward floor) through this slope.
+    """
+    return costs.task_reward(0.0, 0.0) - costs.task_reward(0.0, 1.0)
 
 
 def generic_horizon(st: Structure) -> float:
@@ -431,7 +445,7 @@ def apply_completion_bounds(
     An option is also pruned when its least latency misses ``latest``.
     """
     costs = st.costs
-    obj = costs.objective
+    slope = reward_per_latency_s(costs)
     win.latest_completion = list(latest)
 
     def below(value: float, limit: float) -> bool:
@@ -469,7 +483,8 @@ def apply_completion_bounds(
                     lim = min(
                         lim,
                         task.release_s
-                        + (obj.accuracy_weight * q_best - reward_floor[ti]) / obj.latency_weight_per_s,
+                        # task_reward(q_best, L) >= floor solved for the latency L
+                        + (costs.task_reward(q_best, 0.0) - reward_floor[ti]) / slope,
                     )
                 loosest = max(loosest, lim)
         win.latest_completion[ti] = loosest if loosest > -math.inf else latest[ti]

@@ -1,0 +1,58 @@
+"""The typed report of one MIP call (``Result.report``); ``as_info()`` gives the old ``info`` keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIONAL_INFO = ("warm_start", "cliques", "target_value", "target_bound", "target_gap", "error")
+
+
+@dataclass
+class MipReport:
+    """What one ``mip`` call did, phase by phase (times in seconds of wall clock).
+
+    ``skipped``: phases left out or cut short because the time limit ended (one line each);
+    ``error``: why the call ended in error, if it did.
+    """
+
+    target: str
+    fixed: bool = False
+    warm_start: str | None = None
+    warm_start_objectives: dict[str, float | None] = field(default_factory=dict)
+    heuristic_time_s: float = 0.0
+    time_grid: float | None = None
+    floor_passes_done: int = 0
+    floor_time_s: float = 0.0
+    time_indexed_vars: int = 0
+    candidate_pairs: int = 0
+    options_pruned: int = 0
+    modes_pruned: int = 0
+    cliques: int | None = None
+    round_log: list[tuple[float, str, float | None, float | None]] = field(default_factory=list)
+    rounds_added: list[int] = field(default_factory=list)
+    solve_time_s: float = 0.0
+    iterations: int = 0
+    pairs: int = 0
+    mip_objective: float | None = None
+    polish_time_s: float = 0.0
+    target_value: float | None = None
+    target_bound: float | None = None
+    target_gap: float | None = None
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_info(self) -> dict[str, Any]:
+        """The report as the free-form ``info`` dict, with the keys it always had.
+
+        Empty lists and dicts are left out, and so are the optional fields while None (they used
+        to be set only when they applied); the other fields are always present, None included.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if (isinstance(v, list | dict) and not v) or (v is None and f.name in OPTIONAL_INFO):
+                continue
+            out[f.name] = v
+        return out

@@ -1,0 +1,285 @@
+"""Every built-in solver's options, one frozen dataclass per solver, and their validation.
+
+A solver declares its options as a frozen dataclass (listed in ``registry.py``);
+``coerce_options`` turns a mapping of loose values into that dataclass once,
+before the solver runs, so no solver reads raw keywords. Values are converted
+by the declared field type, which makes the command line's text values and
+Python values mean the same: ``windows="false"``, ``windows="False"`` and
+``windows=False`` are all ``False``; ``mip_gap="0.5"`` is ``0.5``. Anything
+that does not fit raises ``ValueError`` with one line naming the option, e.g.
+``option windows: expected true or false, got 'maybe'``.
+
+This module is the bottom of the solver layer: it imports nothing from the
+solvers, so every solver module and the registry can import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, Union
+
+from offload_opt.solution import Solution
+
+T = TypeVar("T")
+
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+NONE_WORDS = ("none", "null")
+
+TaskOrder = Literal["spt", "release", "rank"]
+LazyMode = Literal["none", "channels", "all", "full"]
+LAZY_MODES: tuple[str, ...] = typing.get_args(LazyMode)
+# heuristics the mip may warm-start from (mip/warm.py maps each to its function)
+WARM_START_HEURISTICS = (
+    "greedy",
+    "local-search",
+    "heft",
+    "cpop",
+    "best-single-mode",
+    "nearest-edge",
+    "local-only",
+)
+
+
+class OptionError(ValueError):
+    """A solver option that is unknown or does not fit its declared type (a one-line message)."""
+
+
+def _fail(name: str, expected: str, value: Any) -> OptionError:
+    return OptionError(f"option {name}: expected {expected}, got {value!r}")
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a text"
+    if tp is type(None):
+        return "none"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return "a list of names (e.g. a,b)"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, tp: Any, value: Any) -> Any:
+    """``value`` converted to the declared type ``tp``; OptionError if it does not fit."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if type(None) in args:
+            if value is None or (isinstance(value, str) and value.strip().lower() in NONE_WORDS):
+                return None
+            if value is False and bool not in args:  # "off" for an optional feature (warm_start=False)
+                return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(name, arg, value)
+            except OptionError:
+                continue
+        raise _fail(name, _describe(tp), value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+            return value.strip().lower() in TRUE_WORDS
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise _fail(name, "true or false", value)
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise _fail(name, "an integer", value)
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out = float(value)
+        elif isinstance(value, str):
+            try:
+                out = float(value.strip())
+            except ValueError:
+                raise _fail(name, "a number", value) from None
+        else:
+            raise _fail(name, "a number", value)
+        if math.isnan(out):
+            raise _fail(name, "a number", value)
+        return out
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _fail(name, "a text", value)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if isinstance(value, str) and value.strip() in allowed:
+            return value.strip()
+        raise _fail(name, _describe(tp), value)
+    if origin is tuple:  # tuple[str, ...]: a list, or one text with comma-separated names
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise _fail(name, _describe(tp), value)
+        (item_tp, *_rest) = typing.get_args(tp)
+        return tuple(_coerce(name, item_tp, v) for v in items)
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        raise _fail(name, _describe(tp), value)
+    raise TypeError(f"option {name}: unsupported declared type {tp!r}")  # a bug in a declaration
+
+
+def coerce_options(cls: type[T], solver: str, options: Mapping[str, Any] | T | None) -> T:
+    """The options dataclass ``cls`` of ``solver`` built from ``options`` (a mapping, or an instance as is).
+
+    Unknown keys and values that do not fit the declared field types raise a one-line
+    ``OptionError`` (a ``ValueError``); range checks are the dataclass's ``__post_init__``.
+    """
+    if isinstance(options, cls):
+        return options
+    given: Mapping[str, Any] = {} if options is None else options  # type: ignore[assignment]
+    if not isinstance(given, Mapping):
+        raise OptionError(f"options of solver {solver!r}: expected a mapping, got {type(given).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in known:
+            raise OptionError(
+                f"option {key}: unknown option for solver {solver!r} (known: {', '.join(known) or 'none'})"
+            )
+        values[key] = _coerce(key, hints[key], value)
+    return cls(**values)
+
+
+def _check(ok: bool, name: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise OptionError(f"option {name}: must be {rule}, got {value!r}")
+
+
+# ---------------------------------------------------------------------- the built-in solvers' options
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A solver without options (the baselines)."""
+
+
+@dataclass(frozen=True)
+class HeftOptions:
+    """``heft`` / ``cpop``: ``mode`` forces every task's mode (default: decompose where it exists)."""
+
+    mode: Literal["whole", "decompose", "dag"] | None = None
+
+
+@dataclass(frozen=True)
+class GreedyOptions:
+    """``greedy``: the task priority order (greedy.py's module docstring compares them)."""
+
+    order: TaskOrder = "spt"
+
+
+DEFAULT_LS_TEMPERATURE = (
+    0.05  # initial acceptance temperature relative to the objective scale (local_search.py)
+)
+
+
+@dataclass(frozen=True)
+class LocalSearchOptions:
+    """``local-search``: iteration cap (None: the time limit alone), greedy start order, temperature."""
+
+    max_iters: int | None = None
+    order: TaskOrder = "spt"
+    temperature: float = DEFAULT_LS_TEMPERATURE
+
+    def __post_init__(self) -> None:
+        _check(self.max_iters is None or self.max_iters >= 0, "max_iters", "an integer >= 0", self.max_iters)
+        _check(
+            self.temperature >= 0 and math.isfinite(self.temperature), "temperature", ">= 0", self.temperature
+        )
+
+
+@dataclass(frozen=True)
+class MipOptions:
+    """Options of the ``mip`` solver (docs/mip.md has the table).
+
+    ``warm_start``: names of heuristics whose best evaluated solution starts the search, a given
+    ``Solution``, or None (also ``False`` / ``"none"``) for no warm start.
+    """
+
+    mip_gap: float = 1e-4
+    threads: int | None = None
+    warm_start: tuple[str, ...] | Solution | None = ("greedy", "local-search")
+    warm_start_s: float | None = None
+    max_mean_latency: float | None = None
+    min_mean_accuracy: float | None = None
+    fix: Solution | None = None
+    lazy: LazyMode = "all"
+    windows: bool = True
+    symmetry: bool = True
+    server_cuts: bool = True
+    bound_cuts: bool = True
+    log: bool = False
+    time_grid: float | None = 0.5
+    floor_passes: int = 2
+    content: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.mip_gap >= 0 and math.isfinite(self.mip_gap), "mip_gap", "a number >= 0", self.mip_gap)
+        if isinstance(self.warm_start, tuple):
+            for name in self.warm_start:
+                if name not in WARM_START_HEURISTICS:
+                    raise OptionError(
+                        f"option warm_start: unknown heuristic {name!r} (known: {', '.join(WARM_START_HEURISTICS)})"
+                    )
+        _check(self.threads is None or self.threads >= 0, "threads", "an integer >= 0", self.threads)
+        _check(
+            self.warm_start_s is None or (self.warm_start_s > 0 and math.isfinite(self.warm_start_s)),
+            "warm_start_s",
+            "a number of seconds > 0",
+            self.warm_start_s,
+        )
+        _check(
+            self.time_grid is None or (math.isfinite(self.time_grid) and self.time_grid > 0),
+            "time_grid",
+            "a number of seconds > 0 or none",
+            self.time_grid,
+        )
+        _check(self.floor_passes >= 0, "floor_passes", "an integer >= 0", self.floor_passes)
+        if self.max_mean_latency is not None and self.min_mean_accuracy is not None:
+            raise OptionError("option max_mean_latency, min_mean_accuracy: give at most one")
+        _check(
+            self.max_mean_latency is None or self.max_mean_latency >= 0,
+            "max_mean_latency",
+            ">= 0",
+            self.max_mean_latency,
+        )
+        _check(
+            self.min_mean_accuracy is None or 0 <= self.min_mean_accuracy <= 1,
+            "min_mean_accuracy",
+            "in [0, 1]",
+            self.min_mean_accuracy,
+        )

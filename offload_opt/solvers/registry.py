@@ -1,0 +1,111 @@
+"""The table of built-in solvers: name, function, description, exactness and options dataclass.
+
+One explicit table instead of self-registration: a solver module does not know the
+registry, and nothing here imports back up the layers (``base.py`` imports this module,
+this module imports only ``options.py`` and ``output.py``). Each solver function is named
+by ``"module:function"`` and imported on first use, so importing ``offload_opt`` does not
+load Pyomo and HiGHS. A solver function has the signature
+``func(costs, *, time_limit_s: float | None, seed: int, options: <its options dataclass>) -> SolverOutput``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from offload_opt.costs import CostTables
+from offload_opt.solvers.options import (
+    GreedyOptions,
+    HeftOptions,
+    LocalSearchOptions,
+    MipOptions,
+    NoOptions,
+    coerce_options,
+)
+from offload_opt.solvers.output import SolverOutput
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """One registered solver. Calling it validates loose keyword options (or takes ``options=``) and runs it."""
+
+    name: str
+    description: str
+    target: str  # "module:function"
+    options: type = NoOptions
+    exact: bool = False
+
+    @property
+    def func(self) -> Callable[..., SolverOutput]:
+        """The solver function (imported on first use)."""
+        module, attr = self.target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def parse(self, options: Any = None) -> Any:
+        """This solver's validated options object from a mapping (or an options object as is)."""
+        return coerce_options(self.options, self.name, options)
+
+    def __call__(
+        self, costs: CostTables, *, time_limit_s: float | None, seed: int, options: Any = None, **kw: Any
+    ) -> SolverOutput:
+        if options is not None and kw:
+            raise ValueError(f"options of solver {self.name!r}: give an options object or keywords, not both")
+        opts = self.parse(options if options is not None else kw)
+        return self.func(costs, time_limit_s=time_limit_s, seed=seed, options=opts)
+
+
+# Backwards-compatible name (the registry's entries used to be FunctionSolver).
+FunctionSolver = SolverSpec
+
+_SPECS = (
+    SolverSpec(
+        "local-only",
+        "baseline: every task whole on its device's best local model (FCFS)",
+        "offload_opt.solvers.baselines:solve_local_only",
+    ),
+    SolverSpec(
+        "nearest-edge",
+        "baseline: every task whole on the strongest-signal AP's default model (FCFS)",
+        "offload_opt.solvers.baselines:solve_nearest_edge",
+    ),
+    SolverSpec(
+        "best-single-mode",
+        "baseline: per task the best whole-task option (local or any AP model), FCFS",
+        "offload_opt.solvers.baselines:solve_best_single_mode",
+    ),
+    SolverSpec(
+        "greedy",
+        "decomposition-aware list scheduler: per task the best mode, per op the best marginal reward",
+        "offload_opt.solvers.greedy:solve_greedy",
+        GreedyOptions,
+    ),
+    SolverSpec(
+        "heft",
+        "HEFT (Topcuoglu 2002): upward-rank order, insertion-based earliest-finish placement",
+        "offload_opt.solvers.heft:solve_heft",
+        HeftOptions,
+    ),
+    SolverSpec(
+        "cpop",
+        "CPOP (Topcuoglu 2002): critical path on one processor, others earliest-finish",
+        "offload_opt.solvers.heft:solve_cpop",
+        HeftOptions,
+    ),
+    SolverSpec(
+        "local-search",
+        "simulated annealing from greedy: reinsert/mode flip, option moves, swaps; anytime",
+        "offload_opt.solvers.local_search:solve_local_search",
+        LocalSearchOptions,
+    ),
+    SolverSpec(
+        "mip",
+        "exact MIP (Pyomo + HiGHS in memory): optimal decisions with a proven bound",
+        "offload_opt.solvers.mip.solve:solve_mip",
+        MipOptions,
+        exact=True,
+    ),
+)
+
+REGISTRY: dict[str, SolverSpec] = {s.name: s for s in _SPECS}
