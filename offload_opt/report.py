@@ -295,8 +295,8 @@ def result_table(r: Result) -> str:
         lines.append(_totals(r.evaluation))
     for v in r.evaluation.violations if r.evaluation else []:
         lines.append(f"violation: {v}")
-    if "claim_mismatch" in r.info:
-        lines.append(f"warning: {r.info['claim_mismatch']}")
+    if r.claim_mismatch is not None:
+        lines.append(f"warning: {r.claim_mismatch}")
     return "\n".join(lines)
 
 

@@ -244,15 +244,6 @@ def test_solver_options_are_validated_once_before_any_job(instances, monkeypatch
     assert ran == []
 
 
-def _has_parse_options() -> bool:
-    try:
-        from offload_opt.solvers.base import parse_options  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.xfail(not _has_parse_options(), strict=False, reason="needs parse_options")
 def test_gap_bad_solver_option_exits_2_in_one_line(instances, tmp_path, capsys):
     argv = ["gap", instances[0][0], "--solvers", "greedy", "--option", "mip:bogus=1", "--time-limit", "5"]
     code = main([*argv, "-q", "--no-plot", "-o", str(tmp_path / "g.csv")])

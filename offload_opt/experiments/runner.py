@@ -32,7 +32,7 @@ from offload_opt._cliutil import atomic_target, exclusive_lock
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.instance import Instance
-from offload_opt.solvers.base import Result, solve
+from offload_opt.solvers.base import Result, parse_options, solve
 
 KEY_COLUMNS = [
     "key",
@@ -254,8 +254,8 @@ def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
     if result is not None:
         ev = result.evaluation
         messages = list(ev.violations[:3]) if ev is not None else []
-        if "claim_mismatch" in result.info:
-            messages.append(str(result.info["claim_mismatch"]))
+        if result.claim_mismatch is not None:
+            messages.append(result.claim_mismatch)
         row.update(
             {
                 "status": result.status,
@@ -584,15 +584,8 @@ def check_jobs(n_jobs: int) -> int:
 
 
 def _validate_solver_options(solver: str, options: dict[str, Any]) -> None:
-    """ValueError naming the bad option when ``options`` are not options of ``solver``.
-
-    Uses the solvers' own ``parse_options(solver, options)`` where this version has it; otherwise nothing
-    is checked here (each job then fails on its own, as an error row).
-    """
-    try:
-        from offload_opt.solvers.base import parse_options  # type: ignore[attr-defined]
-    except ImportError:  # fallback until the solvers have parse_options (removed at merge)
-        return
+    """ValueError naming the bad option when ``options`` are not options of ``solver`` (the solvers'
+    own ``parse_options``, the same check ``solve --option`` makes)."""
     parse_options(solver, dict(options))
 
 
