@@ -62,6 +62,8 @@ from offload_opt.solvers.timeline import Engine, Record, Unit
 NAME = "alns"
 DESTROYS = ("random", "related", "worst", "option")
 REPAIRS = ("regret", "greedy", "random")
+LARGE_TASKS = 200  # above this many tasks: fewer constructive starts, and half the moves near the order's end
+LARGE_STARTS = ("greedy-spt", "best-single-mode")
 SIGMA_BEST, SIGMA_BETTER, SIGMA_ACCEPTED = 33.0, 9.0, 13.0  # Ropke & Pisinger (2006), Transp. Sci. 40(4)
 
 
@@ -70,13 +72,16 @@ class AlnsOptions:
     """Options of the ``alns`` solver (every one has a default; ``from_options`` validates)."""
 
     max_iters: int = 1000  # ruin-and-recreate iterations
-    max_placements: int = 400_000  # op placements and tentative insertions; bounds the work on big instances
+    # op placements and tentative insertions; None: 20,000 + 20 per op of the start (bounds big instances)
+    max_placements: int | None = None
     max_destroy: int = 4  # most tasks removed by one move
     temperature: float = 0.02  # start temperature, as a fraction of |start score| per task
     segment: int = 50  # iterations between weight updates
     reaction: float = 0.2  # weight of the last segment in the new operator weights
     mode_flip: float = 0.2  # probability that a repair forces one removed task into another mode
-    starts: tuple[str, ...] = START_NAMES  # constructive starts; the best one is searched from
+    # constructive starts, the best one is searched from; None: all of them up to LARGE_TASKS tasks, else
+    # greedy (spt) and best-single-mode (each greedy order costs a full greedy run)
+    starts: tuple[str, ...] | None = None
     repairs: tuple[str, ...] = REPAIRS  # repair operators the adaptive choice draws from
 
     @classmethod
@@ -88,7 +93,7 @@ class AlnsOptions:
             raise ValueError(f"option: unknown option(s) {unknown} (known: {sorted(known)})")
         kw = dict(options)
         for key in ("max_iters", "max_placements", "max_destroy", "segment"):
-            if key in kw:
+            if key in kw and not (key == "max_placements" and kw[key] is None):
                 v = kw[key]
                 low = 1 if key in ("max_destroy", "segment") else 0
                 if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -161,6 +166,9 @@ class Alns:
         self.rng = rng
         self.n = len(eng.tasks)
         self.placements = 0
+        self.max_placements = (
+            opts.max_placements if opts.max_placements is not None else 20_000 + 20 * len(units)
+        )
         self.spt_rank = {t: r for r, t in enumerate(TASK_ORDERS["spt"](eng))}
         self.bound = [
             max(eng.mode_bound(t, m) for m in range(len(eng.tasks[t].modes))) for t in range(self.n)
@@ -175,6 +183,12 @@ class Alns:
 
     def destroy(self, kind: str, k: int) -> list[int]:
         rng, n = self.rng, self.n
+        if n > LARGE_TASKS and kind != "worst" and rng.random() < 0.5:
+            # a move re-schedules the order from its first removed task on: near the end it costs little
+            tail = list(
+                dict.fromkeys(t for t, _ in reversed(self.s.units[-max(8 * k, len(self.s.units) // 8) :]))
+            )
+            return rng.sample(tail, min(k, len(tail)))
         if kind == "random":
             return rng.sample(range(n), k)
         if kind == "worst":
@@ -300,13 +314,13 @@ class Alns:
         stopped_by = "max_iters"
         it = 0
         while it < opts.max_iters:
-            if self.placements >= opts.max_placements:
+            if self.placements >= self.max_placements:
                 stopped_by = "max_placements"
                 break
             if deadline_s is not None and time.perf_counter() - t_clock >= deadline_s:
                 stopped_by = "time_limit"
                 break
-            temp = t0 * (1.0 - it / opts.max_iters)
+            temp = t0 * (1.0 - max(it / opts.max_iters, self.placements / self.max_placements))
             it += 1
             d = dw.pick(rng, destroys)
             r = rw.pick(rng, opts.repairs)
@@ -361,7 +375,10 @@ def _replay(costs: CostTables, plan: tuple[list[Unit], list[tuple[int, list[int]
 def solve_alns(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
     opts = AlnsOptions.from_options(options)
     t0 = time.perf_counter()
-    start, start_scores = best_start(costs, opts.starts)
+    starts = opts.starts
+    if starts is None:
+        starts = START_NAMES if len(costs.tasks) <= LARGE_TASKS else LARGE_STARTS
+    start, start_scores = best_start(costs, starts)
     start_s = time.perf_counter() - t0
     info: dict[str, Any] = {
         "scheduler": "insertion-based",
