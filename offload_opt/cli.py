@@ -181,14 +181,19 @@ def cmd_solve(args: argparse.Namespace) -> int:
     result = solve(
         inst, solver=args.solver, time_limit=args.time_limit, seed=args.seed, **_solver_options(args)
     )
-    if args.output and result.solution is not None:
-        write_atomic(args.output, result.solution.to_json())
+    # an infeasible schedule (e.g. a missed deadline) never replaces what is at the output path
+    solution = result.solution if result.feasible else None
+    written = bool(args.output and solution is not None)
+    if args.output and solution is not None:
+        write_atomic(args.output, solution.to_json())
     if args.json:
         print(json.dumps(result_json(result), indent=1))
     else:
         print(result_table(result))
-        if args.output and result.solution is not None:
+        if written:
             print(f"wrote {args.output}")
+        elif args.output:
+            print(f"not written: {args.output} (no feasible solution)")
     return 0 if result.status != "error" else 1
 
 

@@ -143,3 +143,14 @@ def test_options_read_once_into_a_frozen_dataclass():
     assert opts.max_iters == 5 and opts.starts == ("greedy-spt", "best-single-mode")
     with pytest.raises(AttributeError):
         opts.max_iters = 6  # type: ignore[misc]
+
+
+def test_an_infeasible_schedule_never_replaces_a_solution_file(tmp_path, capsys):
+    from offload_opt.cli import main
+
+    path, out = tmp_path / "inst.json", tmp_path / "sol.json"
+    generate("default", seed=2, users=4, aps=2, deadline_s=1.0).to_json(path)  # no schedule can meet 1 s
+    out.write_text("keep me")
+    assert main(["solve", str(path), "--solver", "alns", "--option", "max_iters=5", "-o", str(out)]) == 1
+    assert out.read_text() == "keep me"
+    assert "not written" in capsys.readouterr().out

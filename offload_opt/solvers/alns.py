@@ -72,6 +72,7 @@ class AlnsOptions:
     """Options of the ``alns`` solver (every one has a default; ``from_options`` validates)."""
 
     max_iters: int = 1000  # ruin-and-recreate iterations
+    patience: int | None = None  # stop after this many iterations without a new best (None: never)
     # op placements and tentative insertions; None: 20,000 + 20 per op of the start (bounds big instances)
     max_placements: int | None = None
     max_destroy: int = 4  # most tasks removed by one move
@@ -92,10 +93,10 @@ class AlnsOptions:
         if unknown:
             raise ValueError(f"option: unknown option(s) {unknown} (known: {sorted(known)})")
         kw = dict(options)
-        for key in ("max_iters", "max_placements", "max_destroy", "segment"):
-            if key in kw and not (key == "max_placements" and kw[key] is None):
+        for key in ("max_iters", "max_placements", "max_destroy", "segment", "patience"):
+            if key in kw and not (key in ("max_placements", "patience") and kw[key] is None):
                 v = kw[key]
-                low = 1 if key in ("max_destroy", "segment") else 0
+                low = 1 if key in ("max_destroy", "segment", "patience") else 0
                 if isinstance(v, bool) or not isinstance(v, int) or v < low:
                     raise ValueError(f"option: {key} must be an integer >= {low}, got {v!r}")
         for key, lo, hi in (("temperature", 0.0, math.inf), ("reaction", 0.0, 1.0), ("mode_flip", 0.0, 1.0)):
@@ -312,10 +313,13 @@ class Alns:
         destroys = DESTROYS if has_choice else DESTROYS[:-1]
         stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
         stopped_by = "max_iters"
-        it = 0
+        it = last_best_it = 0
         while it < opts.max_iters:
             if self.placements >= self.max_placements:
                 stopped_by = "max_placements"
+                break
+            if opts.patience is not None and it - last_best_it >= opts.patience:
+                stopped_by = "patience"
                 break
             if deadline_s is not None and time.perf_counter() - t_clock >= deadline_s:
                 stopped_by = "time_limit"
@@ -336,6 +340,7 @@ class Alns:
                 best_is_current = False
                 if new > best + 1e-12 * max(1.0, abs(best)):
                     best, best_plan, best_is_current = new, s.plan(), True
+                    last_best_it = it
                     stats["improved"] += 1
                     gain = SIGMA_BEST
             else:
