@@ -34,10 +34,18 @@ iterations (Ropke & Pisinger 2006: 33 for a new best, 9 for an improvement,
 
 Budget, deterministic by default: ``max_iters`` iterations and
 ``max_placements`` op placements (placements and tentative insertions
-counted), whichever comes first; the same instance, seed and options give the
-same solution on any machine. A wall-clock limit (``solve(time_limit=...)``)
-is an extra stop that makes the result depend on the machine's speed; it is
-off unless given, and ``info["deterministic"]`` says which applies.
+counted; default 20,000 + 20 per op of the start), whichever comes first, and
+optionally ``patience`` iterations without a new best; the temperature cools
+with the larger of the two budget fractions used. The same instance, seed and
+options give the same solution on any machine. A wall-clock limit
+(``solve(time_limit=...)``) is an extra stop that makes the result depend on
+the machine's speed; it is off unless given, and ``info["deterministic"]``
+says which applies.
+
+Above ``LARGE_TASKS`` tasks only greedy (spt) and best-single-mode are built
+as starts (each greedy order is a full greedy run), and half the destroys pick
+tasks near the end of the priority order, whose moves re-schedule a short
+suffix only.
 
 On the explicit-cost form (makespan) the search is ``local_search``'s
 annealing from HEFT with the same iteration budget.
