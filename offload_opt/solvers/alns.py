@@ -34,7 +34,7 @@ iterations (Ropke & Pisinger 2006: 33 for a new best, 9 for an improvement,
 
 Budget, deterministic by default: ``max_iters`` iterations and
 ``max_placements`` op placements (placements and tentative insertions
-counted; default 20,000 + 20 per op of the start), whichever comes first, and
+counted; default 50,000 + 20 per op of the start), whichever comes first, and
 optionally ``patience`` iterations without a new best; the temperature cools
 with the larger of the two budget fractions used. The same instance, seed and
 options give the same solution on any machine. A wall-clock limit
@@ -81,7 +81,7 @@ class AlnsOptions:
 
     max_iters: int = 1000  # ruin-and-recreate iterations
     patience: int | None = None  # stop after this many iterations without a new best (None: never)
-    # op placements and tentative insertions; None: 20,000 + 20 per op of the start (bounds big instances)
+    # op placements and tentative insertions; None: 50,000 + 20 per op of the start (bounds big instances)
     max_placements: int | None = None
     max_destroy: int = 4  # most tasks removed by one move
     temperature: float = 0.02  # start temperature, as a fraction of |start score| per task
@@ -176,7 +176,7 @@ class Alns:
         self.n = len(eng.tasks)
         self.placements = 0
         self.max_placements = (
-            opts.max_placements if opts.max_placements is not None else 20_000 + 20 * len(units)
+            opts.max_placements if opts.max_placements is not None else 50_000 + 20 * len(units)
         )
         self.spt_rank = {t: r for r, t in enumerate(TASK_ORDERS["spt"](eng))}
         self.bound = [
