@@ -177,7 +177,8 @@ def local_search(
     best_plan = s.plan()
     best_is_current = True
     start = time.perf_counter()
-    scale = abs(cur) / (len(units) if explicit else max(n_tasks, 1)) or 1.0
+    # the objective's scale, not the score's: a missed deadline's penalty would make the walk random
+    scale = abs(eng.objective()) / (len(units) if explicit else max(n_tasks, 1)) or 1.0
     t0 = temperature * scale
     stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
     moves = ["option", "shift"] if explicit else ["reinsert", "option", "swap"]
