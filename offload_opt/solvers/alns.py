@@ -27,14 +27,15 @@ exactly the evaluator's. One iteration is a *ruin and recreate* move:
 Acceptance is simulated annealing on the summed reward minus the deadline
 penalty (``Engine.task_value``: a missed deadline costs ~1e3 reward units per
 second, so schedules meeting the deadlines win whenever the search finds
-one), with temperature ``temperature * |start score| / tasks`` cooling
+one), with temperature ``temperature * |start objective| / tasks`` cooling
 linearly to zero. Operator weights adapt per segment of ``segment``
 iterations (Ropke & Pisinger 2006: 33 for a new best, 9 for an improvement,
 13 for an accepted move; reaction ``reaction``).
 
 Budget, deterministic by default: ``max_iters`` iterations and
 ``max_placements`` op placements (placements and tentative insertions
-counted; default 50,000 + 20 per op of the start), whichever comes first, and
+counted; default 50,000 + 20 per op of the start, 10 per op above
+``LARGE_TASKS`` tasks), whichever comes first, and
 optionally ``patience`` iterations without a new best; the temperature cools
 with the larger of the two budget fractions used. The same instance, seed and
 options give the same solution on any machine. A wall-clock limit
@@ -81,7 +82,8 @@ class AlnsOptions:
 
     max_iters: int = 1000  # ruin-and-recreate iterations
     patience: int | None = None  # stop after this many iterations without a new best (None: never)
-    # op placements and tentative insertions; None: 50,000 + 20 per op of the start (bounds big instances)
+    # op placements and tentative insertions; None: 50,000 + 20 per op of the start (above LARGE_TASKS
+    # tasks: 10 per op)
     max_placements: int | None = None
     max_destroy: int = 4  # most tasks removed by one move
     temperature: float = 0.02  # start temperature, as a fraction of |start score| per task
@@ -175,9 +177,9 @@ class Alns:
         self.rng = rng
         self.n = len(eng.tasks)
         self.placements = 0
-        self.max_placements = (
-            opts.max_placements if opts.max_placements is not None else 50_000 + 20 * len(units)
-        )
+        # default: above LARGE_TASKS, about ten re-placements of the whole order
+        default = 50_000 + 20 * len(units) if self.n <= LARGE_TASKS else 10 * len(units)
+        self.max_placements: int = opts.max_placements if opts.max_placements is not None else default
         self.spt_rank = {t: r for r, t in enumerate(TASK_ORDERS["spt"](eng))}
         self.bound = [
             max(eng.mode_bound(t, m) for m in range(len(eng.tasks[t].modes))) for t in range(self.n)
