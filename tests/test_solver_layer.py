@@ -116,7 +116,7 @@ def test_no_solver_module_imports_the_registry_or_base():
 
 def test_registry_table_is_complete_and_each_entry_resolves():
     assert set(REGISTRY) == {
-        "local-only", "nearest-edge", "best-single-mode", "greedy", "heft", "cpop", "local-search", "mip",
+        "local-only", "nearest-edge", "best-single-mode", "greedy", "heft", "cpop", "local-search", "alns", "mip",
     }  # fmt: skip
     for name, spec in REGISTRY.items():
         assert spec.name == name and spec.description

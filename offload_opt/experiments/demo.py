@@ -37,9 +37,16 @@ class DemoResult:
     wall_time_s: float = 0.0
 
 
-def comparison_table(rows: pd.DataFrame, exact: str | None) -> pd.DataFrame:
-    """The printed table: one line per solver, best reward first, gaps against the exact reference."""
-    df = add_gap_columns(rows, exact) if exact else rows.assign(gap=math.nan, gap_vs="none")
+def comparison_table(
+    rows: pd.DataFrame, exact: str | None, accuracy_weights: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """The printed table: one line per solver, best reward first, gaps against the exact reference
+    (relative, and normalised by the largest accuracy reward: ``experiments.gap``)."""
+    df = (
+        add_gap_columns(rows, exact, accuracy_weights)
+        if exact
+        else rows.assign(gap=math.nan, gap_norm=math.nan, gap_vs="none")
+    )
     out = pd.DataFrame(
         {
             "solver": df["solver"],
@@ -47,6 +54,7 @@ def comparison_table(rows: pd.DataFrame, exact: str | None) -> pd.DataFrame:
             "termination": df["termination"],
             "reward": df["objective"],
             "gap_%": 100 * df["gap"].astype(float),
+            "norm_gap_%": 100 * df["gap_norm"].astype(float),
             "gap_vs": df["gap_vs"],
             "mean_latency_s": df["mean_latency_s"],
             "mean_accuracy": df["mean_quality"],
@@ -120,7 +128,7 @@ def run_demo(
         rows.append(row)
         if result is not None:
             results[name] = result
-    table = comparison_table(pd.DataFrame(rows), exact)
+    table = comparison_table(pd.DataFrame(rows), exact, {inst.digest(): inst.objective.accuracy_weight})
     files["solvers"] = out / "solvers.csv"
     with atomic_target(files["solvers"]) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
@@ -128,8 +136,9 @@ def run_demo(
     echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-"))
     if exact:
         echo(
-            f"gap = (reference - reward) / |reference|, reference = {exact}'s proven optimum, else its bound "
-            f"(gap_vs=bound: an upper estimate)"
+            f"reference = {exact}'s proven optimum, else its bound (gap_vs=bound: an upper estimate); "
+            f"gap_% = (reference - reward) / |reference| where the reference is clearly positive; "
+            f"norm_gap_% = (reference - reward) / (accuracy_weight x tasks)"
         )
 
     feasible = [r for r in results.values() if r.feasible and r.objective is not None]

@@ -1,4 +1,8 @@
-"""Local search: simulated annealing from the greedy schedule, anytime, seeded.
+"""Local search: simulated annealing from the best constructive schedule, anytime, seeded.
+
+The start is the best of greedy (option ``order`` first, then its other task
+orders) and the baselines (``starts.best_start``), so the result is never
+worse than any of them.
 
 The state is a *plan*: every task's mode and option per op, and a priority
 order of ops (units). Its schedule is the insertion-based list schedule of
@@ -27,7 +31,7 @@ Acceptance is simulated annealing on the summed reward (minus a large
 penalty per second past a deadline) or on minus the makespan, with a
 temperature ``temperature * |objective| / tasks`` (makespan: ``/ ops``)
 cooling linearly to zero over the budget. The best plan seen is kept, and
-the result is never worse than the greedy start (the best starts there).
+the result is never worse than the start (the best starts there).
 
 Budget: ``time_limit_s`` (default 2 s when ``max_iters`` is not given) and/or
 ``max_iters``. Under a wall-clock limit the result depends on the machine's
@@ -42,9 +46,10 @@ import time
 from typing import Any
 
 from offload_opt.costs import CostTables
-from offload_opt.solvers.greedy import greedy_schedule, insert_task
+from offload_opt.solvers.greedy import insert_task
 from offload_opt.solvers.options import DEFAULT_LS_TEMPERATURE, LocalSearchOptions
 from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.starts import START_NAMES, best_start
 from offload_opt.solvers.timeline import Engine, Record, Unit
 
 DEFAULT_TIME_LIMIT_S = 2.0
@@ -173,7 +178,8 @@ def local_search(
     best_plan = s.plan()
     best_is_current = True
     start = time.perf_counter()
-    scale = abs(cur) / (len(units) if makespan else max(n_tasks, 1)) or 1.0
+    # the objective's scale, not the score's: a missed deadline's penalty would make the walk random
+    scale = abs(eng.objective()) / (len(units) if makespan else max(n_tasks, 1)) or 1.0
     t0 = temperature * scale
     stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
     moves = ["option", "shift"] if makespan else ["reinsert", "option", "swap"]
@@ -302,21 +308,24 @@ def solve_local_search(
     if time_limit_s is None and max_iters is None:
         time_limit_s = DEFAULT_TIME_LIMIT_S
     t_start = time.perf_counter()
-    eng = Engine(costs)
-    units = greedy_schedule(eng, order)
+    # the best constructive start (greedy in ``order`` first, the other orders, the baselines): never worse
+    first = f"greedy-{order}"
+    start, start_scores = best_start(costs, (first, *(n for n in START_NAMES if n != first)))
+    eng, units = start.eng, start.units
     greedy_s = time.perf_counter() - t_start
     start_objective = eng.objective()
     remaining = None if time_limit_s is None else max(0.0, time_limit_s - greedy_s)
-    # a move re-schedules part of the order with fixed options: a small fraction of building it greedily
-    first_move_s = FIRST_MOVE_FRACTION * greedy_s
+    # a move re-schedules part of the order with fixed options: a small fraction of building one start
+    first_move_s = FIRST_MOVE_FRACTION * greedy_s / max(1, len(start_scores))
     search, stats = local_search(
         eng, units, random.Random(seed), remaining, max_iters, temperature, first_move_s
     )
     final = search.eng
     info: dict[str, Any] = {
         "scheduler": "insertion-based",
-        "start": "heft" if final.makespan_objective else f"greedy ({order})",
+        "start": "heft" if final.makespan_objective else start.name,
         "start_objective": start_objective,
+        "start_scores": start_scores,
         "start_time_s": greedy_s,
         "seed": seed,
         **stats,

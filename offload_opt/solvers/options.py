@@ -222,6 +222,56 @@ class LocalSearchOptions:
         )
 
 
+# constructive starts of the improvement heuristics (starts.py builds each), and alns's repair operators
+CONSTRUCTIVE_STARTS: tuple[str, ...] = tuple(f"greedy-{o}" for o in typing.get_args(TaskOrder)) + (
+    "best-single-mode",
+    "nearest-edge",
+    "local-only",
+)
+ALNS_REPAIRS: tuple[str, ...] = ("regret", "greedy", "random")
+
+
+@dataclass(frozen=True)
+class AlnsOptions:
+    """``alns``: deterministic budgets (iterations, placements), destroy size, annealing and adaptation."""
+
+    max_iters: int = 1000  # ruin-and-recreate iterations
+    patience: int | None = None  # stop after this many iterations without a new best (None: never)
+    # op placements and tentative insertions; None: 50,000 + 20 per op of the start (above alns.LARGE_TASKS
+    # tasks: 10 per op)
+    max_placements: int | None = None
+    max_destroy: int = 4  # most tasks removed by one move
+    temperature: float = 0.02  # start temperature, as a fraction of |start score| per task
+    segment: int = 50  # iterations between weight updates
+    reaction: float = 0.2  # weight of the last segment in the new operator weights
+    mode_flip: float = 0.2  # probability that a repair forces one removed task into another mode
+    # constructive starts the best one is searched from; None: all of them up to alns.LARGE_TASKS tasks,
+    # else greedy (spt) and best-single-mode (each greedy order costs a full greedy run)
+    starts: tuple[str, ...] | None = None
+    repairs: tuple[str, ...] = ALNS_REPAIRS  # repair operators the adaptive choice draws from
+
+    def __post_init__(self) -> None:
+        _check(self.max_iters >= 0, "max_iters", "an integer >= 0", self.max_iters)
+        _check(self.patience is None or self.patience >= 1, "patience", "an integer >= 1", self.patience)
+        _check(
+            self.max_placements is None or self.max_placements >= 0,
+            "max_placements",
+            "an integer >= 0",
+            self.max_placements,
+        )
+        _check(self.max_destroy >= 1, "max_destroy", "an integer >= 1", self.max_destroy)
+        _check(self.segment >= 1, "segment", "an integer >= 1", self.segment)
+        _check(0 <= self.temperature < math.inf, "temperature", "a number >= 0", self.temperature)
+        _check(0 <= self.reaction <= 1, "reaction", "in [0, 1]", self.reaction)
+        _check(0 <= self.mode_flip <= 1, "mode_flip", "in [0, 1]", self.mode_flip)
+        for name, names, allowed in (
+            ("starts", self.starts, CONSTRUCTIVE_STARTS),
+            ("repairs", self.repairs, ALNS_REPAIRS),
+        ):
+            ok = names is None and name == "starts" or bool(names) and set(names or ()) <= set(allowed)
+            _check(ok, name, f"a non-empty subset of {', '.join(allowed)}", names)
+
+
 @dataclass(frozen=True)
 class MipOptions:
     """Options of the ``mip`` solver (docs/mip.md has the table).

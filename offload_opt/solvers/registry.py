@@ -17,6 +17,7 @@ from typing import Any
 
 from offload_opt.costs import CostTables
 from offload_opt.solvers.options import (
+    AlnsOptions,
     GreedyOptions,
     HeftOptions,
     LocalSearchOptions,
@@ -98,6 +99,13 @@ _SPECS = (
         "simulated annealing from greedy: reinsert/mode flip, option moves, swaps; anytime",
         "offload_opt.solvers.local_search:solve_local_search",
         LocalSearchOptions,
+    ),
+    SolverSpec(
+        "alns",
+        "recommended fast heuristic: regret insertion + adaptive large-neighbourhood search from the best "
+        "constructive start (deterministic budget)",
+        "offload_opt.solvers.alns:solve_alns",
+        AlnsOptions,
     ),
     SolverSpec(
         "mip",

@@ -1,0 +1,159 @@
+"""ALNS, the recommended fast heuristic: near the stored proven optima, never below a constructive start,
+deterministic by seed, deadline-aware, options validated."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from offload_opt.costs import build_costs
+from offload_opt.generator import generate
+from offload_opt.instance import Instance
+from offload_opt.solvers import solve
+from offload_opt.solvers import parse_options
+from offload_opt.solvers.options import AlnsOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIMA_CSV = ROOT / "instances" / "bench" / "optima.csv"
+CONSTRUCTIVE = ("best-single-mode", "nearest-edge", "local-only")
+
+
+def _optima() -> list[dict[str, str]]:
+    with OPTIMA_CSV.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+PROVEN = [r for r in _optima() if r["termination"] == "optimal"]
+
+
+def constructive_best(costs) -> float:
+    """The best objective of greedy (every order) and the baselines."""
+    objs = [solve(costs, "greedy", order=o).objective for o in ("spt", "release", "rank")]
+    return max(objs + [solve(costs, b).objective for b in CONSTRUCTIVE])
+
+
+def test_the_stored_optima_cover_both_small_sets():
+    """Every instance of S (4 users) and S56 (5-6 users) has a proven optimum."""
+    assert sum(r["set"] == "S" for r in PROVEN) == 10
+    assert sum(r["set"] == "S56" for r in PROVEN) == 10
+
+
+@pytest.mark.parametrize("row", PROVEN, ids=[r["instance"] for r in PROVEN])
+def test_within_2_percent_of_the_proven_optimum_and_never_below_greedy_or_best_single_mode(row):
+    inst = Instance.from_json(ROOT / row["path"])
+    assert inst.digest() == row["digest"], "the instance file changed since its optimum was proven"
+    costs = build_costs(inst)
+    res = solve(costs, "alns")
+    assert res.status == "ok" and res.info["deterministic"]
+    optimum, bound = float(row["objective"]), float(row["bound"])
+    assert res.objective >= optimum - 0.02 * abs(optimum)
+    assert res.objective <= bound + 1e-9 * max(1.0, abs(bound))  # a proven bound cannot be beaten
+    for name in ("greedy", "best-single-mode"):
+        assert res.objective >= solve(costs, name).objective - 1e-12, name
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_never_worse_than_the_best_constructive_start(seed):
+    costs = build_costs(generate("default", seed=seed, users=12, aps=3))
+    res = solve(costs, "alns", seed=seed, max_iters=60)
+    best = constructive_best(costs)
+    assert res.info["start_objective"] == pytest.approx(best, rel=1e-12)
+    assert res.objective >= best - 1e-12
+
+
+def test_same_seed_same_solution_and_the_seed_is_used():
+    costs = build_costs(generate("default", seed=7, users=8, aps=3))
+    a = solve(costs, "alns", seed=11, max_iters=80)
+    b = solve(costs, "alns", seed=11, max_iters=80)
+    assert a.solution == b.solution and a.objective == b.objective
+    assert a.info["iterations"] == 80 and a.info["stopped_by"] == "max_iters"
+    # another seed takes other moves (its solution may still be the same)
+    c = solve(costs, "alns", seed=12, max_iters=80)
+    assert (c.info["accepted"], c.info["weights"]) != (a.info["accepted"], a.info["weights"])
+
+
+def test_the_placement_budget_stops_the_search_deterministically():
+    costs = build_costs(generate("default", seed=2, users=8, aps=3))
+    a = solve(costs, "alns", max_iters=10_000, max_placements=500)
+    b = solve(costs, "alns", max_iters=10_000, max_placements=500)
+    assert a.info["stopped_by"] == "max_placements" and a.info["iterations"] < 10_000
+    assert a.solution == b.solution
+
+
+def test_a_wall_clock_limit_is_an_option_that_says_it_is_machine_dependent():
+    costs = build_costs(generate("default", seed=2, users=8, aps=3))
+    res = solve(costs, "alns", time_limit=0.05, max_iters=10**6, max_placements=10**9)
+    assert res.status == "ok"
+    assert res.info["stopped_by"] == "time_limit" and res.info["deterministic"] is False
+
+
+# deadline cases: (users, seed, deadline_s) where the MIP finds a feasible schedule (measured: optimal
+# 1.5871 and 1.9267 reward) but greedy and best-single-mode miss a deadline
+DEADLINE_CASES = [(4, 1, 6.0), (4, 4, 6.0)]
+
+
+@pytest.mark.parametrize(("users", "seed", "deadline_s"), DEADLINE_CASES)
+def test_tight_deadlines_are_met_where_the_constructive_heuristics_miss_them(users, seed, deadline_s):
+    costs = build_costs(generate("default", seed=seed, users=users, aps=2, deadline_s=deadline_s))
+    assert solve(costs, "greedy").status == "error"  # the case is hard: the constructive start misses
+    res = solve(costs, "alns")
+    assert res.status == "ok" and res.evaluation.feasible, res.info
+    assert all(t.deadline_met for t in res.evaluation.tasks)
+    assert "deadlines" not in res.info
+
+
+def test_when_no_schedule_meets_the_deadlines_the_status_says_so():
+    # 1 s is shorter than any task's fastest answer: nothing can be feasible
+    costs = build_costs(generate("default", seed=2, users=4, aps=2, deadline_s=1.0))
+    res = solve(costs, "alns", max_iters=20)
+    assert res.status == "error" and res.objective is None
+    assert res.info["deadlines"] == "some deadline is missed"
+
+
+def test_explicit_form_is_no_worse_than_heft():
+    inst = Instance.from_json(ROOT / "instances" / "classic" / "topcuoglu2002.json")
+    heft = solve(inst, "heft")
+    res = solve(inst, "alns", max_iters=50)
+    assert res.status == "ok"
+    assert res.objective <= heft.objective + 1e-9  # makespan, minimised
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"no_such": 1}, "unknown option"),  # a key the solver does not have
+        ({"max_iters": -1}, "max_iters"),  # negative budget
+        ({"max_iters": 2.5}, "max_iters"),  # not an integer
+        ({"max_destroy": 0}, "max_destroy"),  # must remove at least one task
+        ({"temperature": -0.1}, "temperature"),  # negative temperature
+        ({"mode_flip": 2}, "mode_flip"),  # a probability
+        ({"starts": "greedy-spt,nope"}, "starts"),  # unknown start
+        ({"repairs": ()}, "repairs"),  # empty operator set
+    ],
+)
+def test_bad_options_are_one_line_errors_naming_the_option(options, field):
+    with pytest.raises(ValueError, match=f"^option {field if field != 'unknown option' else 'no_such'}") as err:
+        parse_options("alns", options)
+    assert "\n" not in str(err.value)
+
+
+def test_options_read_once_into_a_frozen_dataclass():
+    opts = parse_options("alns", {"max_iters": 5, "starts": "greedy-spt,best-single-mode"})
+    assert isinstance(opts, AlnsOptions)
+    assert opts.max_iters == 5 and opts.starts == ("greedy-spt", "best-single-mode")
+    with pytest.raises(AttributeError):
+        opts.max_iters = 6  # type: ignore[misc]
+
+
+def test_an_infeasible_schedule_never_replaces_a_solution_file(tmp_path, capsys):
+    from offload_opt.cli import main
+
+    path, out = tmp_path / "inst.json", tmp_path / "sol.json"
+    generate("default", seed=2, users=4, aps=2, deadline_s=1.0).to_json(path)  # no schedule can meet 1 s
+    out.write_text("keep me")
+    assert main(["solve", str(path), "--solver", "alns", "--option", "max_iters=5", "-o", str(out)]) == 1
+    assert out.read_text() == "keep me"
+    assert "not written" in capsys.readouterr().err  # it goes beside the output (sol.rejected.json)
+    assert (tmp_path / "sol.rejected.json").exists()
