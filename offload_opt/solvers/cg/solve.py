@@ -1,0 +1,323 @@
+"""The ``cg`` solver: time-indexed column generation, a valid bound and its incumbents.
+
+Flow of one call (docs/cg.md):
+
+1. heuristics (``warm_start``) give an incumbent; its evaluated reward gives each task a reward
+   floor and a latest completion (the MIP's argument, ``mip.solve.build_windows``), which set the
+   horizon and prune options;
+2. the column space on a grid of ``grid`` seconds (``grid.py``) and the master LP (``master.py``)
+   start from the incumbent's own columns;
+3. each iteration solves the master LP, prices every task exactly (``pricing.py``) at Wentges-
+   smoothed duals and adds improving columns; the Lagrangian bound
+   ``L(pi) = sum_t max_c (r_c - pi a_c) + pi . capacity`` is valid for every ``pi >= 0``, so the
+   best one so far is a valid bound whenever the time limit stops the loop;
+4. every few iterations and at the end, the master is solved as an integer program; its columns
+   are decoded into a ``Solution`` (slots and orders by the columns' periods) and timed by the
+   evaluator; the best evaluated solution is the incumbent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from offload_opt.costs import SOURCE, CostTables
+from offload_opt.evaluator import Evaluation, evaluate
+from offload_opt.solution import Assignment, Solution, activities_of, decisions_to_assignments, make_solution
+from offload_opt.solvers.base import SolverOutput, register
+from offload_opt.solvers.cg.grid import Column, ColumnSpace
+from offload_opt.solvers.cg.master import Master
+from offload_opt.solvers.cg.pricing import Pricer
+from offload_opt.solvers.mip.model import Target
+from offload_opt.solvers.mip.solve import _warm_start_solution, build_windows, warm_start_budget
+from offload_opt.solvers.mip.structure import Structure
+
+NAME = "cg"
+DESCRIPTION = "time-indexed column generation: valid Lagrangian bound, incumbents from the integer master"
+REDUCED_EPS = 1e-7  # a column enters the master when its reduced reward beats the task's dual by this
+
+
+@dataclass(frozen=True)
+class CgOptions:
+    """Options of the ``cg`` solver (docs/cg.md has the table)."""
+
+    grid: float | None = None  # seconds per period; None: 0.05 s up to 10 tasks, else 0.1 s
+    mip_gap: float = 1e-4  # relative gap at which the incumbent counts as optimal
+    warm_start: Any = ("greedy", "local-search")
+    warm_start_s: float | None = None  # seconds per warm-start heuristic (None: as the mip)
+    columns_per_task: int = 3  # columns added per task and iteration (best first)
+    smoothing: float = 0.5  # Wentges: price at alpha * best-bound duals + (1 - alpha) * LP duals
+    integer_every: int = 10  # iterations between integer solves of the master (0: only at the end)
+    integer_share: float = 0.2  # share of the time limit the integer solves may take in total
+    max_iterations: int | None = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.grid is not None and not (
+            isinstance(self.grid, int | float) and math.isfinite(self.grid) and self.grid > 0
+        ):
+            raise ValueError(f"option: grid must be a number of seconds > 0, got {self.grid!r}")
+        if not (isinstance(self.mip_gap, int | float) and self.mip_gap >= 0):
+            raise ValueError(f"option: mip_gap must be a number >= 0, got {self.mip_gap!r}")
+        if self.warm_start_s is not None and not self.warm_start_s > 0:
+            raise ValueError(f"option: warm_start_s must be > 0, got {self.warm_start_s!r}")
+        if not (isinstance(self.columns_per_task, int) and self.columns_per_task >= 1):
+            raise ValueError(
+                f"option: columns_per_task must be an integer >= 1, got {self.columns_per_task!r}"
+            )
+        if not (isinstance(self.smoothing, int | float) and 0 <= self.smoothing < 1):
+            raise ValueError(f"option: smoothing must be in [0, 1), got {self.smoothing!r}")
+        if not (isinstance(self.integer_every, int) and self.integer_every >= 0):
+            raise ValueError(f"option: integer_every must be an integer >= 0, got {self.integer_every!r}")
+        if not (isinstance(self.integer_share, int | float) and 0 < self.integer_share <= 1):
+            raise ValueError(f"option: integer_share must be in (0, 1], got {self.integer_share!r}")
+        if self.max_iterations is not None and not (
+            isinstance(self.max_iterations, int) and self.max_iterations >= 0
+        ):
+            raise ValueError(f"option: max_iterations must be an integer >= 0, got {self.max_iterations!r}")
+        if not (isinstance(self.threads, int) and self.threads >= 1):
+            raise ValueError(f"option: threads must be an integer >= 1, got {self.threads!r}")
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> CgOptions:
+        """The one place ``**options`` are read: unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"option: unknown option(s) {unknown} (known: {sorted(known)})")
+        return cls(**options)
+
+    def grid_for(self, n_tasks: int) -> float:
+        if self.grid is not None:
+            return float(self.grid)
+        return 0.05 if n_tasks <= 10 else 0.1
+
+
+def check_supported(costs: CostTables) -> None:
+    """ValueError naming the form the cg solver does not handle."""
+    if costs.instance.explicit is not None:
+        raise ValueError(
+            "instance.explicit: the cg solver does not support the explicit-cost form (makespan); "
+            "use --solver mip"
+        )
+    obj = costs.objective
+    if obj.kind != "reward":
+        raise ValueError(f"objective.kind: the cg solver needs 'reward', got {obj.kind!r}")
+    if not obj.latency_weight_per_s > 0:
+        raise ValueError(
+            f"objective.latency_weight_per_s: the cg solver needs > 0 (a finite horizon), "
+            f"got {obj.latency_weight_per_s!r}"
+        )
+
+
+def decode(costs: CostTables, space: ColumnSpace, columns: list[Column], solver: str = NAME) -> Solution:
+    """A Solution from one column per task: slots and resource orders follow the columns' periods.
+
+    Every op is planned at ``max(period * g, head)``; on a k-slot server each op takes the slot
+    that frees earliest in planned order; transfers are ordered on their channel by when their
+    data is planned to be ready. The evaluator then times the orders exactly.
+    """
+    g = space.grid_s
+    plan: list[tuple[float, int, int, Column]] = []  # (planned start, task, op, column)
+    for col in columns:
+        ms = space.mode_space(col.task, col.mode)
+        assert ms is not None
+        row = space.find_row(ms, col.options)
+        assert row is not None
+        for k in range(ms.n_ops):
+            plan.append((max(col.periods[k] * g, float(ms.head_s[row, k])), col.task, k, col))
+    plan.sort(key=lambda x: (x[0], x[1], x[2]))
+    free: dict[tuple[str, ...], list[float]] = {}
+    assignments: dict[int, Assignment] = {}
+    start_s: dict[str, float] = {}
+    op_start: dict[tuple[int, int], float] = {}
+    for st, ti, k, col in plan:
+        task = costs.tasks[ti]
+        op = task.modes[col.mode].ops[k]
+        opt = op.options[col.options[k]]
+        slots = free.setdefault(opt.resources, [0.0] * len(opt.resources))
+        s = min(range(len(slots)), key=lambda i: (max(slots[i], st), i))
+        slots[s] = max(slots[s], st) + opt.duration_s
+        a = assignments.setdefault(ti, Assignment(col.mode, list(col.options), [""] * len(col.options)))
+        a.resources[k] = opt.resources[s]
+        op_start[(ti, k)] = st
+    for ti, a in assignments.items():
+        task = costs.tasks[ti]
+        mode = task.modes[a.mode]
+        acts = activities_of(costs, task, a)
+        n = len(mode.ops)
+        for k in range(n):
+            start_s[acts[k][0]] = op_start[(ti, k)]
+        for j, f in enumerate(mode.flows):
+            if f.src == SOURCE:
+                ready = task.release_s
+            else:
+                ready = op_start[(ti, f.src)] + mode.ops[f.src].options[a.options[f.src]].duration_s
+            start_s[acts[n + j][0]] = ready
+    return make_solution(costs, assignments, start_s, solver)
+
+
+def columns_of_solution(
+    space: ColumnSpace, solution: Solution, ev: Evaluation
+) -> tuple[list[Column], list[str]]:
+    """The columns of an evaluated solution (one per task), and why some are not in the space."""
+    assignments = decisions_to_assignments(space.costs, solution)
+    out, why = [], []
+    for ti, a in sorted(assignments.items()):
+        col, reason = space.column_of_schedule(ti, a, ev)
+        if col is None:
+            why.append(f"{space.costs.tasks[ti].id}: {reason}")
+        else:
+            out.append(col)
+    return out, why
+
+
+def lagrangian_bound(space: ColumnSpace, pi: np.ndarray, keep: int = 1, thresholds: Any = None):
+    """L(pi) = sum_t max_c (r_c - pi a_c) + pi . capacity, and each task's pricing result."""
+    pricer = Pricer(space, pi)
+    priced = []
+    total = float((pi.sum(axis=1) * space.capacity).sum())
+    for t in range(len(space.costs.tasks)):
+        thr = -np.inf if thresholds is None else float(thresholds[t])
+        p = pricer.price_task(t, keep=keep, threshold=thr)
+        priced.append(p)
+        total += p.value
+    return total, priced
+
+
+def reduced_reward(col: Column, pi: np.ndarray) -> float:
+    """r_c - pi . a_c of one column."""
+    return col.reward - sum(float(pi[g, first : first + count].sum()) for g, first, count in col.occupancy)
+
+
+def add_improving(master: Master, priced: list, pi_lp: np.ndarray, mu: np.ndarray) -> int:
+    """Add the priced columns whose reduced reward at the LP's duals beats their task's dual."""
+    added = 0
+    for t, p in enumerate(priced):
+        for _, col in p.columns:
+            if reduced_reward(col, pi_lp) > mu[t] + REDUCED_EPS:
+                added += master.add(col)
+    return added
+
+
+@register(NAME, DESCRIPTION, exact=True)
+def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
+    """Column generation on ``costs`` until the LP converges, the gap closes or the time runs out."""
+    opts = CgOptions.from_options(options)
+    check_supported(costs)
+    t0 = time.perf_counter()
+    deadline = math.inf if time_limit_s is None else t0 + time_limit_s
+    info: dict[str, Any] = {}
+    budget = opts.warm_start_s if opts.warm_start_s is not None else warm_start_budget(costs, time_limit_s)
+    best_sol, best_ev = _warm_start_solution(costs, opts.warm_start, budget, seed, info)
+    if best_ev is not None and not best_ev.feasible:
+        best_sol = best_ev = None
+    best_val = None if best_ev is None else float(best_ev.objective)  # type: ignore[arg-type]
+    info["incumbent_source"] = info.get("warm_start") if best_ev is not None else None
+    info["heuristic_time_s"] = time.perf_counter() - t0
+
+    st = Structure.build(costs)
+    win, floors = build_windows(st, Target("reward"), best_val)
+    allowed = {(st.acts[i].task, st.acts[i].mode, st.acts[i].local): list(v) for i, v in win.allowed.items()}
+    g = opts.grid_for(len(costs.tasks))
+    space = ColumnSpace.build(costs, g, list(win.latest_completion), floors, allowed, dict(win.mode_allowed))
+    master = Master(space, opts.threads)
+    info.update(grid=g, horizon_periods=space.horizon, resource_groups=len(space.groups))
+    if best_sol is not None and best_ev is not None:
+        cols, why = columns_of_solution(space, best_sol, best_ev)
+        for c in cols:
+            master.add(c)
+        if why:
+            info["warm_columns_left_out"] = why
+    info["build_time_s"] = time.perf_counter() - t0
+
+    bound = math.inf
+    best_pi: np.ndarray | None = None
+    iterations = 0
+    lp_value = math.nan
+    converged = False
+    integer_spent = 0.0
+    integer_budget = opts.integer_share * (time_limit_s if time_limit_s is not None else 60.0)
+    evaluated = 0
+
+    def gap_closed() -> bool:
+        return best_val is not None and bound - best_val <= opts.mip_gap * max(abs(best_val), 1e-9)
+
+    def try_integer(limit_s: float) -> None:
+        nonlocal best_sol, best_ev, best_val, integer_spent
+        ti = time.perf_counter()
+        chosen = master.solve_integer(limit_s)
+        integer_spent += time.perf_counter() - ti
+        if chosen is None:
+            return
+        sol = decode(costs, space, chosen)
+        ev = evaluate(costs, sol)
+        if ev.feasible and (best_val is None or ev.objective > best_val + 1e-12):  # type: ignore[operator]
+            best_sol, best_ev, best_val = sol, ev, float(ev.objective)  # type: ignore[arg-type]
+            info["incumbent_source"] = f"integer master (iteration {iterations})"
+
+    while True:
+        if opts.max_iterations is not None and iterations >= opts.max_iterations:
+            break
+        if time.perf_counter() >= deadline or gap_closed():
+            break
+        lp_value, pi_lp, mu = master.solve_lp()
+        iterations += 1
+        alpha = opts.smoothing if best_pi is not None else 0.0
+        pi = pi_lp if alpha == 0 else alpha * best_pi + (1 - alpha) * pi_lp  # type: ignore[operator]
+        value, priced = lagrangian_bound(space, pi, opts.columns_per_task)
+        evaluated += sum(p.evaluated for p in priced)
+        if value < bound:
+            bound, best_pi = value, pi
+        added = add_improving(master, priced, pi_lp, mu)
+        if added == 0 and alpha > 0:  # mispricing: price at the LP duals themselves
+            value, priced = lagrangian_bound(space, pi_lp, opts.columns_per_task)
+            evaluated += sum(p.evaluated for p in priced)
+            if value < bound:
+                bound, best_pi = value, pi_lp
+            added = add_improving(master, priced, pi_lp, mu)
+        if added == 0:
+            converged = True  # exact pricing at the LP's duals finds nothing: the LP is solved
+            break
+        if opts.integer_every and iterations % opts.integer_every == 0 and integer_spent < integer_budget:
+            try_integer(min(integer_budget - integer_spent, max(0.0, deadline - time.perf_counter())))
+
+    if not gap_closed():
+        remaining = max(0.0, deadline - time.perf_counter())
+        share = max(0.0, integer_budget - integer_spent)
+        if remaining > 0.05 or time_limit_s is None:
+            try_integer(min(remaining, max(share, 0.1 * remaining)) if time_limit_s is not None else share)
+
+    if best_val is not None:
+        bound = max(bound, best_val)  # OPT >= incumbent: the bound is for solutions at least this good
+    info.update(
+        iterations=iterations,
+        columns=len([c for c in master.columns if c is not None]),
+        lp_value=lp_value,
+        converged=converged,
+        combinations_evaluated=evaluated,
+        integer_time_s=integer_spent,
+    )
+    if best_sol is None or best_ev is None:
+        return SolverOutput(
+            None, "time_limit", None, bound if math.isfinite(bound) else None, info["build_time_s"], info
+        )
+    assert best_val is not None
+    if gap_closed():
+        termination = "optimal"
+    elif converged or (opts.max_iterations is not None and iterations >= opts.max_iterations):
+        termination = "feasible"
+    else:
+        termination = "time_limit"
+    return SolverOutput(
+        best_sol,
+        termination,  # type: ignore[arg-type]
+        claimed_objective=best_val,
+        bound=bound if math.isfinite(bound) else None,
+        build_time_s=info["build_time_s"],
+        info=info,
+    )
