@@ -214,7 +214,9 @@ class ColumnSpace:
                     for o in op.options:
                         gi.append(groups.setdefault(o.resources, len(groups)))
                     group.append(np.array(gi, dtype=np.int64))
-                    nper.append(np.maximum(0, periods_of([o.duration_s for o in op.options], grid_s)))
+                    nper.append(
+                        np.maximum(0, periods_of(np.array([o.duration_s for o in op.options]), grid_s))
+                    )
                 preds: dict[int, list[int]] = {k: [] for k in range(n)}
                 for a, b in edges:
                     preds[b].append(a)

@@ -114,6 +114,22 @@ def check_supported(costs: CostTables) -> None:
         )
 
 
+def build_space(costs: CostTables, grid_s: float, incumbent: float | None = None) -> ColumnSpace:
+    """The column space on a grid of ``grid_s`` s for every solution with reward >= ``incumbent``.
+
+    With an incumbent, each task's reward floor, latest completion and allowed options come from
+    the MIP's windows (``mip.solve.build_windows``); without one, the generic horizon of an
+    earliest-start schedule bounds every completion, so every solution maps into the space.
+    """
+    check_supported(costs)
+    st = Structure.build(costs)
+    win, floors = build_windows(st, Target("reward"), incumbent)
+    allowed = {(st.acts[i].task, st.acts[i].mode, st.acts[i].local): list(v) for i, v in win.allowed.items()}
+    return ColumnSpace.build(
+        costs, grid_s, list(win.latest_completion), floors, allowed, dict(win.mode_allowed)
+    )
+
+
 def decode(costs: CostTables, space: ColumnSpace, columns: list[Column], solver: str = NAME) -> Solution:
     """A Solution from one column per task: slots and resource orders follow the columns' periods.
 
@@ -220,11 +236,8 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
     info["incumbent_source"] = info.get("warm_start") if best_ev is not None else None
     info["heuristic_time_s"] = time.perf_counter() - t0
 
-    st = Structure.build(costs)
-    win, floors = build_windows(st, Target("reward"), best_val)
-    allowed = {(st.acts[i].task, st.acts[i].mode, st.acts[i].local): list(v) for i, v in win.allowed.items()}
-    g = opts.grid_for(len(costs.tasks))
-    space = ColumnSpace.build(costs, g, list(win.latest_completion), floors, allowed, dict(win.mode_allowed))
+    space = build_space(costs, opts.grid_for(len(costs.tasks)), best_val)
+    g = space.grid_s
     master = Master(space, opts.threads)
     info.update(grid=g, horizon_periods=space.horizon, resource_groups=len(space.groups))
     if best_sol is not None and best_ev is not None:
