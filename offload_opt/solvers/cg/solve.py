@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -53,8 +54,10 @@ class CgOptions:
     smoothing: float = 0.5  # Wentges: price at alpha * best-bound duals + (1 - alpha) * LP duals
     integer_every: int = 10  # iterations between integer solves of the master (0: only at the end)
     integer_share: float = 0.2  # share of the time limit the integer solves may take in total
-    max_iterations: int | None = None
+    max_iterations: int | None = None  # per pass (coarse, then fine)
     threads: int = 1
+    coarse_grid: float | None = None  # seconds; None: max(0.5, 5 * grid); 0: no coarse pass
+    coarse_share: float = 0.3  # share of the remaining time the coarse pass may take
 
     def __post_init__(self) -> None:
         if self.grid is not None and not (
@@ -79,8 +82,24 @@ class CgOptions:
             isinstance(self.max_iterations, int) and self.max_iterations >= 0
         ):
             raise ValueError(f"option: max_iterations must be an integer >= 0, got {self.max_iterations!r}")
+        if self.coarse_grid is not None and not (
+            isinstance(self.coarse_grid, int | float)
+            and math.isfinite(self.coarse_grid)
+            and self.coarse_grid >= 0
+        ):
+            raise ValueError(
+                f"option: coarse_grid must be a number of seconds >= 0, got {self.coarse_grid!r}"
+            )
+        if not (isinstance(self.coarse_share, int | float) and 0 < self.coarse_share < 1):
+            raise ValueError(f"option: coarse_share must be in (0, 1), got {self.coarse_share!r}")
         if not (isinstance(self.threads, int) and self.threads >= 1):
             raise ValueError(f"option: threads must be an integer >= 1, got {self.threads!r}")
+
+    def coarse_grid_for(self, grid_s: float) -> float | None:
+        if self.coarse_grid == 0:
+            return None
+        coarse = float(self.coarse_grid) if self.coarse_grid is not None else max(0.5, 5 * grid_s)
+        return coarse if coarse > grid_s else None
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> CgOptions:
@@ -114,16 +133,23 @@ def check_supported(costs: CostTables) -> None:
         )
 
 
-def build_space(costs: CostTables, grid_s: float, incumbent: float | None = None) -> ColumnSpace:
+def build_space(
+    costs: CostTables,
+    grid_s: float,
+    incumbent: float | None = None,
+    known_floors: list[float] | None = None,
+) -> ColumnSpace:
     """The column space on a grid of ``grid_s`` s for every solution with reward >= ``incumbent``.
 
     With an incumbent, each task's reward floor, latest completion and allowed options come from
     the MIP's windows (``mip.solve.build_windows``); without one, the generic horizon of an
     earliest-start schedule bounds every completion, so every solution maps into the space.
+    ``known_floors``: per-task reward floors already proven for those solutions (e.g.
+    ``lagrangian_floors``); the larger of them and the contention-free floors is used.
     """
     check_supported(costs)
     st = Structure.build(costs)
-    win, floors = build_windows(st, Target("reward"), incumbent)
+    win, floors = build_windows(st, Target("reward"), incumbent, known_floors=known_floors)
     allowed = {(st.acts[i].task, st.acts[i].mode, st.acts[i].local): list(v) for i, v in win.allowed.items()}
     return ColumnSpace.build(
         costs, grid_s, list(win.latest_completion), floors, allowed, dict(win.mode_allowed)
@@ -220,6 +246,77 @@ def add_improving(master: Master, priced: list, pi_lp: np.ndarray, mu: np.ndarra
     return added
 
 
+@dataclass
+class Run:
+    """Column generation on one column space: its master, best Lagrangian bound and counters."""
+
+    space: ColumnSpace
+    master: Master
+    bound: float = math.inf
+    best_pi: np.ndarray | None = None
+    values: list[float] = field(default_factory=list)  # each task's priced value at best_pi
+    iterations: int = 0
+    converged: bool = False
+    evaluated: int = 0
+    lp_value: float = math.nan
+
+    def note(self, value: float, pi: np.ndarray, priced: list) -> None:
+        self.evaluated += sum(p.evaluated for p in priced)
+        if value < self.bound:
+            self.bound, self.best_pi, self.values = value, pi, [p.value for p in priced]
+
+    def generate(
+        self,
+        opts: CgOptions,
+        deadline: float,
+        stop: Callable[[], bool],
+        after: Callable[[int], None] | None = None,
+    ) -> None:
+        """Iterate until the LP is solved, ``stop()``, the deadline or ``opts.max_iterations``."""
+        while True:
+            if opts.max_iterations is not None and self.iterations >= opts.max_iterations:
+                return
+            if time.perf_counter() >= deadline or stop():
+                return
+            self.lp_value, pi_lp, mu = self.master.solve_lp()
+            self.iterations += 1
+            alpha = opts.smoothing if self.best_pi is not None else 0.0
+            pi = pi_lp if self.best_pi is None or alpha == 0 else alpha * self.best_pi + (1 - alpha) * pi_lp
+            value, priced = lagrangian_bound(self.space, pi, opts.columns_per_task)
+            self.note(value, pi, priced)
+            added = add_improving(self.master, priced, pi_lp, mu)
+            if added == 0 and alpha > 0:  # mispricing: price at the LP duals themselves
+                value, priced = lagrangian_bound(self.space, pi_lp, opts.columns_per_task)
+                self.note(value, pi_lp, priced)
+                added = add_improving(self.master, priced, pi_lp, mu)
+            if added == 0:
+                self.converged = True  # exact pricing at the LP's duals finds nothing: LP solved
+                return
+            if after is not None:
+                after(self.iterations)
+
+
+def new_run(space: ColumnSpace, opts: CgOptions, solution: Solution | None, ev: Evaluation | None) -> Run:
+    """A run whose master starts from the columns of an evaluated solution (when given)."""
+    run = Run(space, Master(space, opts.threads))
+    if solution is not None and ev is not None:
+        for c in columns_of_solution(space, solution, ev)[0]:
+            run.master.add(c)
+    return run
+
+
+def lagrangian_floors(run: Run, incumbent: float) -> list[float]:
+    """Per-task reward floors from the best Lagrangian bound of a run (docs/cg.md, "Horizon").
+
+    For any pi >= 0 and any solution, the other tasks' rewards sum to at most
+    ``L(pi) - v_t(pi)`` (v_t: task t's priced value; dropping t's own occupation only lowers the
+    sum), so a solution worth at least ``incumbent`` gives task t at least
+    ``incumbent - (L(pi) - v_t(pi))``.
+    """
+    target = incumbent - 1e-6 * max(1.0, abs(incumbent))
+    return [target - (run.bound - v) - 1e-9 * max(1.0, abs(run.bound)) for v in run.values]
+
+
 @register(NAME, DESCRIPTION, exact=True)
 def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **options: Any) -> SolverOutput:
     """Column generation on ``costs`` until the LP converges, the gap closes or the time runs out."""
@@ -235,35 +332,42 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
     best_val = None if best_ev is None else float(best_ev.objective)  # type: ignore[arg-type]
     info["incumbent_source"] = info.get("warm_start") if best_ev is not None else None
     info["heuristic_time_s"] = time.perf_counter() - t0
-
-    space = build_space(costs, opts.grid_for(len(costs.tasks)), best_val)
-    g = space.grid_s
-    master = Master(space, opts.threads)
-    info.update(grid=g, horizon_periods=space.horizon, resource_groups=len(space.groups))
-    if best_sol is not None and best_ev is not None:
-        cols, why = columns_of_solution(space, best_sol, best_ev)
-        for c in cols:
-            master.add(c)
-        if why:
-            info["warm_columns_left_out"] = why
-    info["build_time_s"] = time.perf_counter() - t0
-
+    g = opts.grid_for(len(costs.tasks))
     bound = math.inf
-    best_pi: np.ndarray | None = None
-    iterations = 0
-    lp_value = math.nan
-    converged = False
-    integer_spent = 0.0
-    integer_budget = opts.integer_share * (time_limit_s if time_limit_s is not None else 60.0)
-    evaluated = 0
 
     def gap_closed() -> bool:
         return best_val is not None and bound - best_val <= opts.mip_gap * max(abs(best_val), 1e-9)
 
+    # coarse pass: a cheap valid bound whose per-task values tighten the floors and the horizon
+    floors = None
+    coarse = opts.coarse_grid_for(g)
+    if coarse is not None and best_val is not None:
+        tc = time.perf_counter()
+        cdeadline = tc + opts.coarse_share * max(0.0, deadline - tc) if math.isfinite(deadline) else deadline
+        crun = new_run(build_space(costs, coarse, best_val), opts, best_sol, best_ev)
+        crun.generate(opts, cdeadline, gap_closed)
+        bound = min(bound, crun.bound)
+        if crun.values and math.isfinite(crun.bound):
+            floors = lagrangian_floors(crun, best_val)
+        info.update(
+            coarse_grid=coarse,
+            coarse_horizon_periods=crun.space.horizon,
+            coarse_iterations=crun.iterations,
+            coarse_bound=crun.bound,
+            coarse_time_s=time.perf_counter() - tc,
+        )
+
+    space = build_space(costs, g, best_val, floors)
+    run = new_run(space, opts, best_sol, best_ev)
+    info.update(grid=g, horizon_periods=space.horizon, resource_groups=len(space.groups))
+    info["build_time_s"] = time.perf_counter() - t0
+    integer_spent = 0.0
+    integer_budget = opts.integer_share * (time_limit_s if time_limit_s is not None else 60.0)
+
     def try_integer(limit_s: float) -> None:
         nonlocal best_sol, best_ev, best_val, integer_spent
         ti = time.perf_counter()
-        chosen = master.solve_integer(limit_s)
+        chosen = run.master.solve_integer(limit_s)
         integer_spent += time.perf_counter() - ti
         if chosen is None:
             return
@@ -271,34 +375,21 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
         ev = evaluate(costs, sol)
         if ev.feasible and (best_val is None or ev.objective > best_val + 1e-12):  # type: ignore[operator]
             best_sol, best_ev, best_val = sol, ev, float(ev.objective)  # type: ignore[arg-type]
-            info["incumbent_source"] = f"integer master (iteration {iterations})"
+            info["incumbent_source"] = f"integer master (iteration {run.iterations})"
 
-    while True:
-        if opts.max_iterations is not None and iterations >= opts.max_iterations:
-            break
-        if time.perf_counter() >= deadline or gap_closed():
-            break
-        lp_value, pi_lp, mu = master.solve_lp()
-        iterations += 1
-        alpha = opts.smoothing if best_pi is not None else 0.0
-        pi = pi_lp if alpha == 0 else alpha * best_pi + (1 - alpha) * pi_lp  # type: ignore[operator]
-        value, priced = lagrangian_bound(space, pi, opts.columns_per_task)
-        evaluated += sum(p.evaluated for p in priced)
-        if value < bound:
-            bound, best_pi = value, pi
-        added = add_improving(master, priced, pi_lp, mu)
-        if added == 0 and alpha > 0:  # mispricing: price at the LP duals themselves
-            value, priced = lagrangian_bound(space, pi_lp, opts.columns_per_task)
-            evaluated += sum(p.evaluated for p in priced)
-            if value < bound:
-                bound, best_pi = value, pi_lp
-            added = add_improving(master, priced, pi_lp, mu)
-        if added == 0:
-            converged = True  # exact pricing at the LP's duals finds nothing: the LP is solved
-            break
-        if opts.integer_every and iterations % opts.integer_every == 0 and integer_spent < integer_budget:
+    def after(iteration: int) -> None:
+        nonlocal bound
+        bound = min(bound, run.bound)
+        if opts.integer_every and iteration % opts.integer_every == 0 and integer_spent < integer_budget:
             try_integer(min(integer_budget - integer_spent, max(0.0, deadline - time.perf_counter())))
 
+    def fine_stop() -> bool:
+        nonlocal bound
+        bound = min(bound, run.bound)
+        return gap_closed()
+
+    run.generate(opts, deadline, fine_stop, after)
+    bound = min(bound, run.bound)
     if not gap_closed():
         remaining = max(0.0, deadline - time.perf_counter())
         share = max(0.0, integer_budget - integer_spent)
@@ -308,11 +399,11 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
     if best_val is not None:
         bound = max(bound, best_val)  # OPT >= incumbent: the bound is for solutions at least this good
     info.update(
-        iterations=iterations,
-        columns=len([c for c in master.columns if c is not None]),
-        lp_value=lp_value,
-        converged=converged,
-        combinations_evaluated=evaluated,
+        iterations=run.iterations,
+        columns=len([c for c in run.master.columns if c is not None]),
+        lp_value=run.lp_value,
+        converged=run.converged,
+        combinations_evaluated=run.evaluated,
         integer_time_s=integer_spent,
     )
     if best_sol is None or best_ev is None:
@@ -322,7 +413,7 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
     assert best_val is not None
     if gap_closed():
         termination = "optimal"
-    elif converged or (opts.max_iterations is not None and iterations >= opts.max_iterations):
+    elif run.converged or (opts.max_iterations is not None and run.iterations >= opts.max_iterations):
         termination = "feasible"
     else:
         termination = "time_limit"
