@@ -105,27 +105,33 @@ class Pricer:
     def _dp(self, ms: ModeSpace, rows: np.ndarray, tables: list[np.ndarray], wa: float, wl: float):
         """Exact best reduced reward of each combination in ``rows`` and a way to read its periods."""
         space = self.space
-        h = space.horizon
-        tau = np.arange(h)
+        g = space.grid_s
+        r = space.costs.tasks[ms.task].release_s
+        fin = ms.final_op
+        # only periods up to the latest final period any row allows matter (lags are >= 0)
+        last_final = np.floor(
+            (ms.latency_max_s[rows] + r - ms.final_dur_s[rows] - ms.out_s[rows]) / g
+        ).astype(np.int64)
+        lo = int(ms.earliest[rows].min())
+        hi = min(space.horizon, int(last_final.max()) + 2)
+        hi = max(hi, lo + 1)
+        w = hi - lo
+        tau = np.arange(lo, hi)
         b = len(rows)
         big = np.inf
         f: dict[int, np.ndarray] = {}
-        prefmin: dict[int, np.ndarray] = {}
         for k in ms.topo:
-            c = tables[k][ms.combos[rows, k]].copy()
+            c = tables[k][ms.combos[rows, k], lo:hi].copy()
             c[tau[None, :] < ms.earliest[rows, k][:, None]] = big
             for p in ms.preds[k]:
                 pm = np.minimum.accumulate(f[p], axis=1)
-                prefmin[p] = pm
-                src = tau[None, :] - ms.lags[(p, k)][rows][:, None]
-                val = np.take_along_axis(pm, np.clip(src, 0, h - 1), axis=1)
+                src = np.arange(w)[None, :] - ms.lags[(p, k)][rows][:, None]
+                val = np.take_along_axis(pm, np.clip(src, 0, w - 1), axis=1)
                 val[src < 0] = big
                 c = c + val
             f[k] = c
-        fin = ms.final_op
-        r = space.costs.tasks[ms.task].release_s
         lat = (
-            np.maximum(tau[None, :] * space.grid_s, ms.head_s[rows, fin][:, None])
+            np.maximum(tau[None, :] * g, ms.head_s[rows, fin][:, None])
             + (ms.final_dur_s[rows] + ms.out_s[rows] - r)[:, None]
         )
         red = wa * ms.quality[rows][:, None] - wl * lat - f[fin]
@@ -135,12 +141,12 @@ class Pricer:
         values = red[np.arange(b), best_t]
 
         def periods(j: int) -> tuple[int, ...]:
-            out = [0] * ms.n_ops
-            out[fin] = int(best_t[j])
+            local = [0] * ms.n_ops
+            local[fin] = int(best_t[j])
             for k in reversed(ms.topo):
                 for p in ms.preds[k]:
-                    last = out[k] - int(ms.lags[(p, k)][rows[j]])
-                    out[p] = int(np.argmin(f[p][j, : last + 1]))
-            return tuple(out)
+                    last = local[k] - int(ms.lags[(p, k)][rows[j]])
+                    local[p] = int(np.argmin(f[p][j, : last + 1]))
+            return tuple(x + lo for x in local)
 
         return values, periods
