@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's package, also in the spawned workers
+    sys.path.insert(0, str(ROOT))
 
 
 def _run(path: str, time_limit: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
             )
     df = pd.DataFrame(rows)
     if args.optima:
-        sys.path.insert(0, str(ROOT))
         from tests.test_cg import S_OPTIMA
 
         df["optimum"] = df.instance.map(S_OPTIMA)

@@ -75,12 +75,7 @@ class Pricer:
         wa, wl = obj.accuracy_weight, obj.latency_weight_per_s
         for ms in space.modes[task]:
             tables = [self.op_table(ms, k) for k in range(ms.n_ops)]
-            least = [t.min(axis=1) for t in tables]
-            ub = wa * ms.quality - wl * (
-                ms.head_s[:, ms.final_op] + ms.final_dur_s + ms.out_s - space.costs.tasks[task].release_s
-            )
-            for k in range(ms.n_ops):
-                ub = ub - least[k][ms.combos[:, k]]
+            ub = self.upper_bounds(ms, tables, wa, wl)
             order = np.argsort(-ub, kind="stable")
             pos = 0
             while pos < len(order):
@@ -101,6 +96,32 @@ class Pricer:
                     found.sort(key=lambda x: -x[0])
                     del found[keep:]
         return Priced(best, found, evaluated)
+
+    def upper_bounds(self, ms: ModeSpace, tables: list[np.ndarray], wa: float, wl: float) -> np.ndarray:
+        """A valid upper bound on the best reduced reward of every combination of ``ms``.
+
+        Every op but the final one pays at least its option's least occupation cost over all
+        periods. The final op F couples its cost with the latency: for a start period T its
+        share is ``w_l max(T g, h_F) + c_F(T)``, whose least value over T is the smaller of
+        ``w_l h_F + min_{T g <= h_F} c_F(T)`` and ``min_{T g > h_F} (w_l T g + c_F(T))``
+        (a prefix and a suffix minimum, read at ``floor(h_F / g)``).
+        """
+        space = self.space
+        g, h = space.grid_s, space.horizon
+        fin = ms.final_op
+        r = space.costs.tasks[ms.task].release_s
+        ub = wa * ms.quality - wl * (ms.final_dur_s + ms.out_s - r)
+        for k in range(ms.n_ops):
+            if k != fin:
+                ub = ub - tables[k].min(axis=1)[ms.combos[:, k]]
+        c = tables[fin]
+        pre = np.minimum.accumulate(c, axis=1)
+        suf = np.minimum.accumulate((c + wl * g * np.arange(h)[None, :])[:, ::-1], axis=1)[:, ::-1]
+        suf = np.concatenate([suf, np.full((c.shape[0], 1), np.inf)], axis=1)
+        o = ms.combos[:, fin]
+        hf = ms.head_s[:, fin]
+        j = np.clip(np.floor(hf / g).astype(np.int64), 0, h - 1)
+        return ub - np.minimum(wl * hf + pre[o, j], suf[o, j + 1])
 
     def _dp(self, ms: ModeSpace, rows: np.ndarray, tables: list[np.ndarray], wa: float, wl: float):
         """Exact best reduced reward of each combination in ``rows`` and a way to read its periods."""
