@@ -50,10 +50,14 @@ class Master:
         )
         self.h = h
         self.columns: list[Column | None] = []  # None: artificial
-        self.keys: set[tuple] = set()
+        self.index: dict[tuple, int] = {}  # column key -> its index in HiGHS
         for t in range(self.n_tasks):
             self._add(-ARTIFICIAL, np.array([t], dtype=np.int32), np.ones(1))
             self.columns.append(None)
+
+    @staticmethod
+    def key(col: Column) -> tuple:
+        return (col.task, col.mode, col.options, col.periods)
 
     def row_of(self, group: int, period: int) -> int:
         return self.n_tasks + group * self.horizon + period
@@ -63,10 +67,10 @@ class Master:
 
     def add(self, col: Column) -> bool:
         """Add a column unless the same one is already there; True when added."""
-        key = (col.task, col.mode, col.options, col.periods)
-        if key in self.keys:
+        key = self.key(col)
+        if key in self.index:
             return False
-        self.keys.add(key)
+        self.index[key] = self.h.getNumCol()
         occ: dict[int, float] = {col.task: 1.0}
         for g, first, count in col.occupancy:
             for p in range(first, first + count):
@@ -91,13 +95,31 @@ class Master:
         pi = np.maximum(0.0, duals[self.n_tasks :]).reshape(self.n_groups, self.horizon)
         return float(h.getInfo().objective_function_value), pi, mu
 
-    def solve_integer(self, time_limit_s: float) -> list[Column] | None:
-        """Best integer selection of the columns so far (one real column per task), or None."""
+    def solve_integer(self, time_limit_s: float, start: list[Column] | None = None) -> list[Column] | None:
+        """Best integer selection of the columns so far (one real column per task), or None.
+
+        ``start``: columns of a known solution, given to HiGHS as a starting point.
+        """
         h = self.h
         n = h.getNumCol()
         idx = np.arange(n, dtype=np.int32)
         h.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kInteger))
-        h.setOptionValue("time_limit", max(0.05, float(time_limit_s)))
+        # HiGHS's time limit counts from the creation of this instance, over every run
+        h.setOptionValue("time_limit", h.getRunTime() + max(0.05, float(time_limit_s)))
+        if start:
+            x0 = np.zeros(n)
+            for c in start:
+                j = self.index.get(self.key(c))
+                if j is not None:
+                    x0[j] = 1.0
+            covered = {c.task for c in start if self.key(c) in self.index}
+            for t in range(self.n_tasks):  # tasks the start leaves out take their artificial column
+                if t not in covered:
+                    x0[t] = 1.0
+            sol0 = highspy.HighsSolution()
+            sol0.col_value = list(x0)
+            sol0.value_valid = True
+            h.setSolution(sol0)
         try:
             h.run()
             sol = h.getSolution()

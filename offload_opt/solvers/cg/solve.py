@@ -367,7 +367,10 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
     def try_integer(limit_s: float) -> None:
         nonlocal best_sol, best_ev, best_val, integer_spent
         ti = time.perf_counter()
-        chosen = run.master.solve_integer(limit_s)
+        start = None
+        if best_sol is not None and best_ev is not None:
+            start = columns_of_solution(space, best_sol, best_ev)[0]
+        chosen = run.master.solve_integer(limit_s, start)
         integer_spent += time.perf_counter() - ti
         if chosen is None:
             return
@@ -393,8 +396,12 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
     if not gap_closed():
         remaining = max(0.0, deadline - time.perf_counter())
         share = max(0.0, integer_budget - integer_spent)
-        if remaining > 0.05 or time_limit_s is None:
-            try_integer(min(remaining, max(share, 0.1 * remaining)) if time_limit_s is not None else share)
+        if time_limit_s is None:
+            try_integer(max(share, 1.0))
+        elif remaining > 0.05:
+            # a solved LP cannot move the bound any more (no branching yet): the rest of the time
+            # goes to the integer master, whose columns may still hold a better incumbent
+            try_integer(remaining if run.converged else min(remaining, max(share, 0.1 * remaining)))
 
     if best_val is not None:
         bound = max(bound, best_val)  # OPT >= incumbent: the bound is for solutions at least this good
