@@ -5,6 +5,7 @@ the column space and satisfies every master row, and its claims equal the evalua
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -210,3 +211,12 @@ def test_rejects_the_explicit_form():
 def test_rejects_bad_options(options, field):
     with pytest.raises(ValueError, match=field):
         CgOptions.from_options(options)
+
+
+def test_deadline_nobody_can_meet_is_infeasible():
+    """A 0.01 s deadline: no column exists, so no solution, no bound, termination infeasible."""
+    task = decomposed_task("t0", "u0", 0.0)
+    inst = tiny_instance(tasks=(dataclasses.replace(task, deadline_s=0.01),))
+    r = solve(inst, "cg", time_limit=30)
+    assert r.termination == "infeasible", r.info
+    assert r.solution is None and r.bound is None and r.objective is None

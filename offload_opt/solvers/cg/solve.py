@@ -29,7 +29,7 @@ import numpy as np
 from offload_opt.costs import SOURCE, CostTables
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.solution import Assignment, Solution, activities_of, decisions_to_assignments, make_solution
-from offload_opt.solvers.base import SolverOutput, register
+from offload_opt.solvers.base import SolverOutput, Termination, register
 from offload_opt.solvers.cg.grid import Column, ColumnSpace
 from offload_opt.solvers.cg.master import Master
 from offload_opt.solvers.cg.pricing import Pricer
@@ -259,9 +259,15 @@ class Run:
     converged: bool = False
     evaluated: int = 0
     lp_value: float = math.nan
+    empty: bool = False  # some task had no column at all
 
     def note(self, value: float, pi: np.ndarray, priced: list) -> None:
         self.evaluated += sum(p.evaluated for p in priced)
+        if not math.isfinite(value):
+            # a task without any column: no solution the space keeps exists (without an
+            # incumbent: the instance is infeasible, e.g. a deadline); never a bound to report
+            self.empty = True
+            return
         if value < self.bound:
             self.bound, self.best_pi, self.values = value, pi, [p.value for p in priced]
 
@@ -404,6 +410,8 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
             try_integer(remaining if run.converged else min(remaining, max(share, 0.1 * remaining)))
 
     if best_val is not None:
+        if bound < best_val - 1e-6 * max(1.0, abs(best_val)):  # a symptom of a bug, shown not hidden
+            info["bound_below_incumbent"] = f"Lagrangian bound {bound!r} < incumbent {best_val!r}"
         bound = max(bound, best_val)  # OPT >= incumbent: the bound is for solutions at least this good
     info.update(
         iterations=run.iterations,
@@ -413,11 +421,16 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
         combinations_evaluated=run.evaluated,
         integer_time_s=integer_spent,
     )
+    if run.empty:
+        info["empty_tasks"] = "some task has no column in the space: no solution the space keeps exists"
     if best_sol is None or best_ev is None:
+        # without an incumbent the space holds every feasible solution: no column means infeasible
+        none_found: Termination = "infeasible" if run.empty else "time_limit"
         return SolverOutput(
-            None, "time_limit", None, bound if math.isfinite(bound) else None, info["build_time_s"], info
+            None, none_found, None, bound if math.isfinite(bound) else None, info["build_time_s"], info
         )
     assert best_val is not None
+    termination: Termination
     if gap_closed():
         termination = "optimal"
     elif run.converged or (opts.max_iterations is not None and run.iterations >= opts.max_iterations):
@@ -426,7 +439,7 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, **opti
         termination = "time_limit"
     return SolverOutput(
         best_sol,
-        termination,  # type: ignore[arg-type]
+        termination,
         claimed_objective=best_val,
         bound=bound if math.isfinite(bound) else None,
         build_time_s=info["build_time_s"],
