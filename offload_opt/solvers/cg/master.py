@@ -29,6 +29,7 @@ class Master:
         self.n_tasks = len(space.costs.tasks)
         self.n_groups = len(space.groups)
         self.horizon = space.horizon
+        self.threads = threads
         with capture_output(capture_fd=True):  # the banner HiGHS prints on stdout on construction
             h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -100,12 +101,14 @@ class Master:
 
         ``start``: columns of a known solution, given to HiGHS as a starting point.
         """
-        h = self.h
-        n = h.getNumCol()
-        idx = np.arange(n, dtype=np.int32)
-        h.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kInteger))
-        # HiGHS's time limit counts from the creation of this instance, over every run
-        h.setOptionValue("time_limit", h.getRunTime() + max(0.05, float(time_limit_s)))
+        n = self.h.getNumCol()
+        with capture_output(capture_fd=True):
+            h = highspy.Highs()  # a fresh instance: its time limit then counts from this solve
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", self.threads)
+        h.passModel(self.h.getModel())
+        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
+        h.setOptionValue("time_limit", max(0.05, float(time_limit_s)))
         if start:
             x0 = np.zeros(n)
             for c in start:
@@ -120,14 +123,9 @@ class Master:
             sol0.col_value = list(x0)
             sol0.value_valid = True
             h.setSolution(sol0)
-        try:
-            h.run()
-            sol = h.getSolution()
-            ok = sol.value_valid
-            x = np.asarray(sol.col_value) if ok else None
-        finally:
-            h.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kContinuous))
-            h.setOptionValue("time_limit", highspy.kHighsInf)
+        h.run()
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value) if sol.value_valid else None
         if x is None:
             return None
         chosen = [self.columns[j] for j in np.flatnonzero(x > 0.5)]
