@@ -291,6 +291,13 @@ def result_table(r: Result) -> str:
         f"solver {r.solver}: status {r.status} ({r.termination})   objective {obj}   bound {bound}   "
         f"gap {gap}   runtime {r.runtime_s:.3f} s (build {r.build_time_s:.3f} s)"
     )
+    search = [
+        f"{k} {r.info[k]:g}"
+        for k in ("iterations", "columns", "grid")
+        if isinstance(r.info.get(k), int | float)
+    ]
+    if search:  # what an exact search did (e.g. cg: iterations, columns, grid in seconds)
+        lines.append("search: " + ", ".join(search))
     if r.evaluation is not None and r.evaluation.objective is not None:
         lines.append(_totals(r.evaluation))
     for v in r.evaluation.violations if r.evaluation else []:

@@ -11,8 +11,7 @@ import pytest
 from offload_opt.costs import build_costs
 from offload_opt.generator import generate
 from offload_opt.instance import Instance
-from offload_opt.solvers import solve
-from offload_opt.solvers import parse_options
+from offload_opt.solvers import parse_options, solve
 from offload_opt.solvers.options import AlnsOptions
 
 ROOT = Path(__file__).resolve().parents[1]

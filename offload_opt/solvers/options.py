@@ -273,6 +273,69 @@ class AlnsOptions:
 
 
 @dataclass(frozen=True)
+class CgOptions:
+    """``cg``: time grid, gap, warm start, pricing and master settings (docs/cg.md has the table)."""
+
+    grid: float | None = None  # seconds per period; None: 0.05 s up to 10 tasks, else 0.1 s
+    mip_gap: float = 1e-4  # relative gap at which the incumbent counts as optimal
+    warm_start: tuple[str, ...] | Solution | None = ("greedy", "local-search")
+    warm_start_s: float | None = None  # seconds per warm-start heuristic (None: as the mip)
+    columns_per_task: int = 3  # columns added per task and iteration (best first)
+    smoothing: float = 0.5  # Wentges: price at alpha * best-bound duals + (1 - alpha) * LP duals
+    integer_every: int = 10  # iterations between integer solves of the master (0: only at the end)
+    integer_share: float = 0.2  # share of the time limit the integer solves may take in total
+    max_iterations: int | None = None  # per pass (coarse, then fine)
+    threads: int = 1
+    coarse_grid: float | None = None  # seconds; None: max(0.5, 5 * grid); 0: no coarse pass
+    coarse_share: float = 0.3  # share of the remaining time the coarse pass may take
+
+    def __post_init__(self) -> None:
+        fin = math.isfinite
+        _check(self.grid is None or (fin(self.grid) and self.grid > 0), "grid", "a number of seconds > 0", self.grid)
+        _check(fin(self.mip_gap) and self.mip_gap >= 0, "mip_gap", "a number >= 0", self.mip_gap)
+        if isinstance(self.warm_start, tuple):
+            for name in self.warm_start:
+                _check(name in WARM_START_HEURISTICS, "warm_start", f"among {', '.join(WARM_START_HEURISTICS)}", name)
+        _check(
+            self.warm_start_s is None or (fin(self.warm_start_s) and self.warm_start_s > 0),
+            "warm_start_s",
+            "a number of seconds > 0",
+            self.warm_start_s,
+        )
+        _check(self.columns_per_task >= 1, "columns_per_task", "an integer >= 1", self.columns_per_task)
+        _check(0 <= self.smoothing < 1, "smoothing", "in [0, 1)", self.smoothing)
+        _check(self.integer_every >= 0, "integer_every", "an integer >= 0", self.integer_every)
+        _check(0 < self.integer_share <= 1, "integer_share", "in (0, 1]", self.integer_share)
+        _check(
+            self.max_iterations is None or self.max_iterations >= 0,
+            "max_iterations",
+            "an integer >= 0",
+            self.max_iterations,
+        )
+        _check(self.threads >= 1, "threads", "an integer >= 1", self.threads)
+        _check(
+            self.coarse_grid is None or (fin(self.coarse_grid) and self.coarse_grid >= 0),
+            "coarse_grid",
+            "a number of seconds >= 0",
+            self.coarse_grid,
+        )
+        _check(0 < self.coarse_share < 1, "coarse_share", "in (0, 1)", self.coarse_share)
+
+    def grid_for(self, n_tasks: int) -> float:
+        """The fine grid (seconds per period) for an instance of ``n_tasks`` tasks."""
+        if self.grid is not None:
+            return float(self.grid)
+        return 0.05 if n_tasks <= 10 else 0.1
+
+    def coarse_grid_for(self, grid_s: float) -> float | None:
+        """The coarse pass's grid for fine grid ``grid_s``; None: no coarse pass."""
+        if self.coarse_grid == 0:
+            return None
+        coarse = float(self.coarse_grid) if self.coarse_grid is not None else max(0.5, 5 * grid_s)
+        return coarse if coarse > grid_s else None
+
+
+@dataclass(frozen=True)
 class MipOptions:
     """Options of the ``mip`` solver (docs/mip.md has the table).
 

@@ -18,6 +18,7 @@ from typing import Any
 from offload_opt.costs import CostTables
 from offload_opt.solvers.options import (
     AlnsOptions,
+    CgOptions,
     GreedyOptions,
     HeftOptions,
     LocalSearchOptions,
@@ -106,6 +107,13 @@ _SPECS = (
         "constructive start (deterministic budget)",
         "offload_opt.solvers.alns:solve_alns",
         AlnsOptions,
+    ),
+    SolverSpec(
+        "cg",
+        "time-indexed column generation: valid Lagrangian bound, incumbents from the integer master",
+        "offload_opt.solvers.cg.solve:solve_cg",
+        CgOptions,
+        exact=True,
     ),
     SolverSpec(
         "mip",

@@ -1,0 +1,221 @@
+"""The column-generation solver: its bound is valid (>= proven optima, >= every heuristic), its
+pricing equals brute-force enumeration of the column space, every evaluated schedule maps into
+the column space and satisfies every master row, and its claims equal the evaluator's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import offload_opt as oo
+from offload_opt.costs import CostTables, build_costs
+from offload_opt.instance import Instance
+from offload_opt.solvers import solve, solvers
+from offload_opt.solvers.cg.grid import ColumnSpace
+from offload_opt.solvers.cg.pricing import Pricer
+from offload_opt.solvers.cg.solve import (
+    build_space,
+    columns_of_solution,
+    decode,
+    reduced_reward,
+)
+
+from .conftest import decomposed_task, tiny_instance
+
+ROOT = Path(__file__).resolve().parent.parent
+S_DIR = ROOT / "instances" / "bench" / "S"
+# proven optima of the S set (docs/mip.md, "S" table: the MIP with mip_gap 0), 4 decimals
+S_OPTIMA = {
+    "S-01": 2.0095,
+    "S-02": -0.7733,
+    "S-03": 2.4687,
+    "S-04": 2.2317,
+    "S-05": 2.9933,
+    "S-06": 2.2813,
+    "S-07": 2.6990,
+    "S-08": 1.4854,
+    "S-09": 1.6505,
+    "S-10": 0.9738,
+}
+ROUNDING = 5e-5  # the stored optima are rounded to 4 decimals
+REL = 1e-6
+
+
+def heuristics() -> list[str]:
+    return [name for name, s in solvers().items() if not s.exact]
+
+
+def generated(seed: int, **kw) -> CostTables:
+    return build_costs(oo.generate("default", seed=seed, **kw))
+
+
+# ---------------------------------------------------------------------------------- validity
+
+
+@pytest.mark.parametrize("name", sorted(S_OPTIMA))
+def test_bound_at_least_proven_optimum(name):
+    costs = build_costs(Instance.from_json(S_DIR / f"{name}.json"))
+    r = solve(costs, "cg", time_limit=60)
+    opt = S_OPTIMA[name]
+    assert r.status == "ok", r.info
+    assert "claim_mismatch" not in r.info
+    assert r.bound is not None and r.bound >= opt - ROUNDING, (r.bound, opt)
+    assert r.objective <= opt + ROUNDING  # an incumbent never beats a proven optimum
+    assert r.gap is not None and r.gap >= 0
+    if r.termination == "optimal":
+        assert r.bound - r.objective <= 1e-4 * max(abs(r.objective), 1e-9) + 1e-12
+    for key in ("iterations", "columns", "grid"):
+        assert key in r.info
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_bound_at_least_every_heuristic(seed):
+    costs = generated(seed, users=3, aps=2, max_subtasks=2)
+    r = solve(costs, "cg", time_limit=60, warm_start="greedy")
+    assert r.status == "ok" and r.bound is not None, r.info
+    names = heuristics()
+    assert names
+    for name in names:
+        h = solve(costs, name, seed=seed)
+        if h.feasible:
+            assert r.bound >= h.objective - REL * max(1.0, abs(h.objective)), name
+
+
+def test_bound_is_valid_at_any_iteration():
+    """Stopped after one iteration (no convergence), the Lagrangian bound is still >= the optimum."""
+    costs = build_costs(Instance.from_json(S_DIR / "S-01.json"))
+    r = solve(costs, "cg", max_iterations=1, warm_start="greedy")
+    assert r.info["iterations"] == 1 and not r.info["converged"]
+    assert r.bound >= S_OPTIMA["S-01"] - ROUNDING
+    assert r.termination in ("feasible", "optimal")
+
+
+# ---------------------------------------------------------------------------------- pricing
+
+
+def brute_force(space: ColumnSpace, task: int, pi: np.ndarray) -> float:
+    """Max reduced reward over every column of the space, by enumerating every start period."""
+    best = -math.inf
+    for ms in space.modes[task]:
+        for row in range(ms.size):
+            for periods in itertools.product(range(space.horizon), repeat=ms.n_ops):
+                if space.in_space(ms, row, periods):
+                    col = space.make_column(ms, row, periods)
+                    best = max(best, reduced_reward(col, pi))
+    return best
+
+
+def tiny_space(seed: int) -> ColumnSpace:
+    """Two users, two APs with a 1-slot server each, two decomposed tasks (s1 waits for s0)."""
+    inst = tiny_instance(
+        tasks=(decomposed_task("t0", "u0", 0.0), decomposed_task("t1", "u1", 0.3)),
+        users=2,
+        slots=1,
+        n_aps=2,
+    )
+    costs = build_costs(inst)
+    # server ops last 1.5-2.6 s: half-second periods make them occupy 2-5 periods; completions by
+    # 7 s keep about 15 periods, so that brute force stays small
+    return ColumnSpace.build(costs, 0.5 + 0.05 * seed, [7.0, 7.3])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_pricing_equals_brute_force(seed):
+    space = tiny_space(seed)
+    rng = np.random.default_rng(seed)
+    pi = rng.uniform(0, 0.1, size=(len(space.groups), space.horizon))
+    pi[rng.random(pi.shape) < 0.4] = 0.0
+    pricer = Pricer(space, pi)
+    for t in range(len(space.costs.tasks)):
+        got = pricer.price_task(t, keep=3)
+        want = brute_force(space, t, pi)
+        assert math.isclose(got.value, want, rel_tol=1e-9, abs_tol=1e-9), (t, got.value, want)
+        assert want < brute_force(space, t, 0 * pi) - 1e-6  # the duals matter: not a vacuous case
+        for v, col in got.columns:  # every returned column is in the space and priced right
+            ms = space.mode_space(col.task, col.mode)
+            assert ms is not None
+            row = space.find_row(ms, col.options)
+            assert row is not None and space.in_space(ms, row, col.periods)
+            assert math.isclose(v, reduced_reward(col, pi), rel_tol=1e-9, abs_tol=1e-9)
+
+
+# ---------------------------------------------------------------------------------- mapping
+
+
+def check_mapping(costs: CostTables, space: ColumnSpace, solution) -> None:
+    ev = oo.evaluate(costs, solution)
+    assert ev.feasible
+    cols, why = columns_of_solution(space, solution, ev)
+    assert not why, why
+    assert len(cols) == len(costs.tasks)
+    usage = np.zeros((len(space.groups), space.horizon))
+    for col, m in zip(cols, ev.tasks, strict=True):
+        assert col.reward >= m.reward - 1e-9 * max(1.0, abs(m.reward)), (m.task, col.reward, m.reward)
+        for g, first, count in col.occupancy:
+            usage[g, first : first + count] += 1
+    assert (usage <= space.capacity[:, None] + 1e-9).all()
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_every_schedule_maps_into_the_column_space(seed):
+    costs = generated(seed, users=4, aps=2, max_subtasks=3)
+    for grid in (0.05, 0.37):
+        space = build_space(costs, grid)  # no incumbent: every solution is kept
+        for name in heuristics():
+            h = solve(costs, name, seed=seed)
+            if h.feasible:
+                check_mapping(costs, space, h.solution)
+    r = solve(costs, "cg", time_limit=30, warm_start="greedy")
+    check_mapping(costs, build_space(costs, 0.05), r.solution)
+
+
+def test_decoded_columns_are_evaluated():
+    """The integer master's columns decode into a complete solution the evaluator accepts."""
+    costs = build_costs(Instance.from_json(S_DIR / "S-04.json"))
+    space = build_space(costs, 0.05)
+    h = solve(costs, "greedy")
+    cols, why = columns_of_solution(space, h.solution, h.evaluation)
+    assert not why
+    sol = decode(costs, space, cols)
+    ev = oo.evaluate(costs, sol)
+    assert ev.feasible, ev.violations
+    assert {d.task for d in sol.decisions} == {t.id for t in costs.tasks}
+
+
+# ---------------------------------------------------------------------------------- input
+
+
+def test_rejects_the_explicit_form():
+    inst = Instance.from_json(ROOT / "instances" / "classic" / "topcuoglu2002.json")
+    with pytest.raises(ValueError, match="instance.explicit"):
+        solve(inst, "cg", time_limit=5)
+
+
+@pytest.mark.parametrize(
+    "options,field",
+    [
+        ({"grid": 0}, "grid"),  # a grid of 0 s has no periods
+        ({"grid": -0.1}, "grid"),  # negative
+        ({"smoothing": 1.0}, "smoothing"),  # alpha = 1 never moves the duals
+        ({"columns_per_task": 0}, "columns_per_task"),
+        ({"bogus": 1}, "bogus"),  # unknown option
+    ],
+)
+def test_rejects_bad_options(options, field):
+    with pytest.raises(ValueError, match=f"^option {field}"):
+        oo.solvers.parse_options("cg", options)
+
+
+def test_deadline_nobody_can_meet_is_infeasible():
+    """A 0.01 s deadline: no column exists, so no solution, no bound, termination infeasible."""
+    task = decomposed_task("t0", "u0", 0.0)
+    inst = tiny_instance(tasks=(dataclasses.replace(task, deadline_s=0.01),))
+    r = solve(inst, "cg", time_limit=30)
+    assert r.termination == "infeasible", r.info
+    assert r.solution is None and r.bound is None and r.objective is None
