@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     from offload_opt.experiments.cli import add_commands  # gap, frontier, compare, planner-study, plots, demo
 
     add_commands(sub)
+    from offload_opt.import_cli import add_import_command  # import FILE --format fjs|stg (engineer G)
+
+    add_import_command(sub)
     return parser
 
 

@@ -219,3 +219,12 @@ def test_deadline_nobody_can_meet_is_infeasible():
     r = solve(inst, "cg", time_limit=30)
     assert r.termination == "infeasible", r.info
     assert r.solution is None and r.bound is None and r.objective is None
+
+
+def test_cg_after_a_mip_with_another_thread_count_in_one_process():
+    """HiGHS keeps one global scheduler per process: a cg LP after a 2-thread mip solve used to end "Not Set"."""
+    inst = Instance.from_json(ROOT / "instances" / "bench" / "S" / "S-03.json")
+    first = solve(inst, "mip", time_limit=30, threads=2)
+    assert first.status == "ok"
+    r = solve(inst, "cg", time_limit=30, threads=1)
+    assert r.status == "ok" and r.bound is not None and r.bound >= r.objective - 1e-9

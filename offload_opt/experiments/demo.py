@@ -110,7 +110,7 @@ def run_demo(
         f"(digest {inst.digest()}) -> {files['instance']}"
     )
 
-    registered = solvers()
+    registered = {n: s for n, s in solvers().items() if s.supports(inst)}  # e.g. no cpsat on a network
     exacts = [n for n, s in registered.items() if s.exact]
     exact = REFERENCE_EXACT if REFERENCE_EXACT in exacts else next(iter(exacts), None)
     order = [n for n, s in registered.items() if not s.exact] + exacts

@@ -336,6 +336,24 @@ class CgOptions:
 
 
 @dataclass(frozen=True)
+class CpsatOptions:
+    """``cpsat``: CP-SAT workers, the heuristic whose schedule is a complete hint (None: no hint), its log."""
+
+    threads: int = 2
+    warm_start: str | None = "heft"
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.threads >= 1, "threads", "an integer >= 1", self.threads)
+        _check(
+            self.warm_start is None or self.warm_start in WARM_START_HEURISTICS,
+            "warm_start",
+            f"none or one of {', '.join(WARM_START_HEURISTICS)}",
+            self.warm_start,
+        )
+
+
+@dataclass(frozen=True)
 class MipOptions:
     """Options of the ``mip`` solver (docs/mip.md has the table).
 

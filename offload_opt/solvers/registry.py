@@ -19,6 +19,7 @@ from offload_opt.costs import CostTables
 from offload_opt.solvers.options import (
     AlnsOptions,
     CgOptions,
+    CpsatOptions,
     GreedyOptions,
     HeftOptions,
     LocalSearchOptions,
@@ -38,6 +39,11 @@ class SolverSpec:
     target: str  # "module:function"
     options: type = NoOptions
     exact: bool = False
+    forms: tuple[str, ...] = ("wireless", "explicit")  # instance forms it handles (others: an error result)
+
+    def supports(self, instance: Any) -> bool:
+        """Whether this solver handles ``instance``'s form (the explicit-cost form or a wireless network)."""
+        return ("explicit" if instance.is_explicit else "wireless") in self.forms
 
     @property
     def func(self) -> Callable[..., SolverOutput]:
@@ -66,16 +72,19 @@ _SPECS = (
         "local-only",
         "baseline: every task whole on its device's best local model (FCFS)",
         "offload_opt.solvers.baselines:solve_local_only",
+        forms=("wireless",),
     ),
     SolverSpec(
         "nearest-edge",
         "baseline: every task whole on the strongest-signal AP's default model (FCFS)",
         "offload_opt.solvers.baselines:solve_nearest_edge",
+        forms=("wireless",),
     ),
     SolverSpec(
         "best-single-mode",
         "baseline: per task the best whole-task option (local or any AP model), FCFS",
         "offload_opt.solvers.baselines:solve_best_single_mode",
+        forms=("wireless",),
     ),
     SolverSpec(
         "greedy",
@@ -97,7 +106,7 @@ _SPECS = (
     ),
     SolverSpec(
         "local-search",
-        "simulated annealing from greedy: reinsert/mode flip, option moves, swaps; anytime",
+        "simulated annealing from the best constructive start: reinsert/mode flip, option moves, swaps",
         "offload_opt.solvers.local_search:solve_local_search",
         LocalSearchOptions,
     ),
@@ -114,6 +123,15 @@ _SPECS = (
         "offload_opt.solvers.cg.solve:solve_cg",
         CgOptions,
         exact=True,
+        forms=("wireless",),
+    ),
+    SolverSpec(
+        "cpsat",
+        "CP-SAT (OR-Tools, optional) interval model for explicit-cost instances: exact makespan with a bound",
+        "offload_opt.solvers.cpsat:solve_cpsat",
+        CpsatOptions,
+        exact=True,
+        forms=("explicit",),
     ),
     SolverSpec(
         "mip",

@@ -17,6 +17,7 @@ import numpy as np
 from pyomo.common.tee import capture_output  # type: ignore[import-untyped]
 
 from offload_opt.solvers.cg.grid import Column, ColumnSpace
+from offload_opt.solvers.highs_threads import use_threads
 
 ARTIFICIAL = 1e3
 
@@ -33,7 +34,7 @@ class Master:
         with capture_output(capture_fd=True):  # the banner HiGHS prints on stdout on construction
             h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", threads)
+        h.setOptionValue("threads", use_threads(threads))
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         n_rows = self.n_tasks + self.n_groups * self.horizon
         lower = np.concatenate(
@@ -85,6 +86,7 @@ class Master:
     def solve_lp(self) -> tuple[float, np.ndarray, np.ndarray]:
         """LP value, capacity duals pi (G, H) clipped at 0, convexity duals mu (tasks)."""
         h = self.h
+        h.setOptionValue("threads", use_threads(self.threads))  # another solver may have restarted HiGHS's scheduler
         h.run()
         status = h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
@@ -105,7 +107,7 @@ class Master:
         with capture_output(capture_fd=True):
             h = highspy.Highs()  # a fresh instance: its time limit then counts from this solve
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", self.threads)
+        h.setOptionValue("threads", use_threads(self.threads))
         h.passModel(self.h.getModel())
         h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
         h.setOptionValue("time_limit", max(0.05, float(time_limit_s)))

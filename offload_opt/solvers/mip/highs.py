@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import highspy
 from pyomo.contrib.appsi.solvers.highs import Highs
 
+from offload_opt.solvers.highs_threads import use_threads
 from offload_opt.solvers.mip.model import MipModel
-
-_scheduler_threads: list[int] = []  # thread count HiGHS's global scheduler was started with
-
-
-def _use_threads(threads: int | None) -> int:
-    """HiGHS starts one global task scheduler per process and refuses a later run asking for another
-    thread count; restart the scheduler when the count changes (0: HiGHS's default)."""
-    n = 0 if threads is None else int(threads)
-    if _scheduler_threads and _scheduler_threads[0] != n:
-        highspy.Highs.resetGlobalScheduler(True)
-    _scheduler_threads[:] = [n]
-    return n
 
 
 def run_highs(
@@ -39,7 +27,7 @@ def run_highs(
     opt.config.warmstart = warm
     opt.highs_options = {
         "random_seed": int(seed) % 2147483647,
-        "threads": _use_threads(threads),
+        "threads": use_threads(threads),
         "solve_relaxation": relax,
     }
     return opt.solve(model.m)
