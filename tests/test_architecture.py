@@ -11,14 +11,23 @@ PACKAGE = Path(__file__).resolve().parents[1] / "offload_opt"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("offload_opt._cliutil", "offload_opt._serde", "offload_opt.catalogue", "offload_opt.instance")),
     ("physics", ("offload_opt.physics",)),
-    ("generator", ("offload_opt.generator", "offload_opt.classic")),
+    ("generator", ("offload_opt.generator", "offload_opt.classic", "offload_opt.readers")),
     ("cost tables", ("offload_opt.costs",)),
     ("solution", ("offload_opt.solution",)),
     ("evaluator", ("offload_opt.evaluator",)),
     ("solvers", ("offload_opt.solvers",)),
     ("plots", ("offload_opt.plot",)),
-    ("experiments", ("offload_opt.experiments",)),
-    ("CLI", ("offload_opt.cli", "offload_opt.report", "offload_opt.experiments.cli")),
+    ("experiments", ("offload_opt.experiments", "offload_opt.sim")),
+    (
+        "CLI",
+        (
+            "offload_opt.cli",
+            "offload_opt.report",
+            "offload_opt.experiments.cli",
+            "offload_opt.sim.cli",
+            "offload_opt.import_cli",
+        ),
+    ),
 ]
 
 

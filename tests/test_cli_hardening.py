@@ -184,18 +184,23 @@ def test_last_resort_handler_names_the_file(capsys, monkeypatch):
 # ---- solve -o never replaces a solution by an infeasible one --------------------------------------
 
 
+def _reversed_channel_solver(costs, *, time_limit_s, seed, options):
+    """Greedy's plan with one channel's order reversed (contradicts precedence): an infeasible solution."""
+    data = solve(costs, "greedy").solution.to_dict()
+    chan = next(s for s in data["sequences"] if s["resource"].startswith("chan:"))
+    chan["activities"].reverse()
+    data["solver"] = "test-infeasible"
+    return base.SolverOutput(Solution.from_dict(data))
+
+
 @pytest.fixture
 def infeasible_solver():
-    """A solver returning greedy's plan with one channel's order reversed (contradicts precedence)."""
+    """A registered solver (test only) whose solution the evaluator rejects."""
+    from offload_opt.solvers.registry import SolverSpec
 
-    def func(costs, *, time_limit_s, seed, **options):
-        data = solve(costs, "greedy").solution.to_dict()
-        chan = next(s for s in data["sequences"] if s["resource"].startswith("chan:"))
-        chan["activities"].reverse()
-        data["solver"] = "test-infeasible"
-        return base.SolverOutput(Solution.from_dict(data))
-
-    base.register("test-infeasible", "test only")(func)
+    base.REGISTRY["test-infeasible"] = SolverSpec(
+        "test-infeasible", "test only", f"{__name__}:_reversed_channel_solver"
+    )
     yield "test-infeasible"
     del base.REGISTRY["test-infeasible"]
 

@@ -43,6 +43,7 @@ WARM_START_HEURISTICS = (
     "best-single-mode",
     "nearest-edge",
     "local-only",
+    "alns",
 )
 
 

@@ -13,13 +13,14 @@ from typing import Any
 from offload_opt.costs import CostTables
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.solution import Solution
+from offload_opt.solvers.alns import solve_alns
 from offload_opt.solvers.baselines import solve_best_single_mode, solve_local_only, solve_nearest_edge
 from offload_opt.solvers.greedy import solve_greedy
 from offload_opt.solvers.heft import solve_cpop, solve_heft
 from offload_opt.solvers.local_search import solve_local_search
 from offload_opt.solvers.mip.model import Target
 from offload_opt.solvers.mip.targets import better
-from offload_opt.solvers.options import GreedyOptions, HeftOptions, LocalSearchOptions, NoOptions
+from offload_opt.solvers.options import AlnsOptions, GreedyOptions, HeftOptions, LocalSearchOptions, NoOptions
 from offload_opt.solvers.output import SolverOutput
 
 # name -> (solver function, its default options): the heuristics a warm start may name
@@ -32,6 +33,7 @@ HEURISTICS: dict[str, tuple[Callable[..., SolverOutput], Any]] = {
     "best-single-mode": (solve_best_single_mode, NoOptions()),
     "nearest-edge": (solve_nearest_edge, NoOptions()),
     "local-only": (solve_local_only, NoOptions()),
+    "alns": (solve_alns, AlnsOptions()),
 }
 
 
