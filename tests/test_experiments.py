@@ -416,10 +416,10 @@ def test_demo_writes_table_and_plots(tmp_path):
     assert "cpsat" not in set(res.table["solver"])
     assert res.best is not None and res.best.objective == res.table["reward"].max()
     printed = "\n".join(lines)
-    for name in solvers():
+    for name in set(res.table["solver"]):
         assert name in printed
     exact = res.table.set_index("solver").loc[EXACT]
-    assert exact["termination"] == "optimal" and exact["gap_vs"] == "optimum" and exact["gap_%"] == 0
+    assert exact["termination"] == "optimal" and exact["gap_vs"].startswith("optimum") and exact["gap_%"] == 0
 
 
 def test_gap_rejects_a_different_sweep_in_the_same_file(instance_files, tmp_path):

@@ -84,3 +84,24 @@ def test_the_summary_prints_every_gap_and_says_which_is_which():
     text = format_gap_summary(df, "mip")
     for name in ("gap = (reference - objective) / |reference|", "abs_gap_per_task", "norm_gap"):
         assert name in text
+
+
+def test_reference_is_the_tightest_bound_of_every_exact_solver_or_any_proven_optimum():
+    """Several exact solvers: an optimum proven by any of them wins; else the smallest bound (maximising)."""
+    df = pd.DataFrame(
+        [
+            ("a", "mip", "time_limit", 1.8, 2.5, "max", 4, 1.0, "ok"),
+            ("a", "cg", "feasible", 1.9, 2.05, "max", 4, 1.0, "ok"),
+            ("a", "greedy", "heuristic", 1.5, None, "max", 4, 0.1, "ok"),
+            ("b", "mip", "optimal", 1.0, 1.0, "max", 4, 1.0, "ok"),
+            ("b", "cg", "feasible", 0.99, 1.01, "max", 4, 1.0, "ok"),
+        ],
+        columns=COLUMNS,
+    )
+    g = add_gap_columns(df, ["cg", "mip"], {"a": 1.0, "b": 1.0}).set_index(["instance_digest", "solver"])
+    assert g.loc[("a", "greedy"), "reference"] == 2.05 and g.loc[("a", "greedy"), "reference_by"] == "cg"
+    assert g.loc[("a", "greedy"), "gap_vs"] == "bound"
+    assert g.loc[("b", "cg"), "reference"] == 1.0 and g.loc[("b", "cg"), "gap_vs"] == "optimum"
+    assert g.loc[("b", "cg"), "reference_by"] == "mip"
+    # one exact solver named alone still works as before
+    assert add_gap_columns(df, "mip").set_index(["instance_digest", "solver"]).loc[("a", "greedy"), "reference"] == 2.5

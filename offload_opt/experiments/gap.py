@@ -38,7 +38,15 @@ import pandas as pd
 from offload_opt.experiments.runner import Job, SweepSettings, run_sweep
 from offload_opt.instance import Instance
 
-DERIVED_COLUMNS = ["reference", "gap_vs", "gap", "gap_abs_per_task", "gap_norm", "accuracy_weight"]
+DERIVED_COLUMNS = [
+    "reference",
+    "gap_vs",
+    "reference_by",
+    "gap",
+    "gap_abs_per_task",
+    "gap_norm",
+    "accuracy_weight",
+]
 AT_OPTIMUM_TOL = 1e-6  # a loss this small (relative to max(1, |reference|)) counts as at the reference
 REL_GAP_MIN_SHARE = 0.1  # relative gaps only against a reference >= 10 % of the largest accuracy reward
 GAP_DEFINITIONS = (
@@ -68,34 +76,45 @@ def gap_jobs(
 
 
 def add_gap_columns(
-    df: pd.DataFrame, exact: str, accuracy_weights: Mapping[str, float] | None = None
+    df: pd.DataFrame, exact: str | Sequence[str], accuracy_weights: Mapping[str, float] | None = None
 ) -> pd.DataFrame:
-    """``reference``, ``gap_vs`` and the three gaps of every row (module docstring), from the exact
-    solver's row on the same instance. ``accuracy_weights``: per ``instance_digest``; default: the
-    table's own ``accuracy_weight`` column, if any."""
+    """``reference``, ``gap_vs``, ``reference_by`` and the three gaps of every row (module docstring),
+    from the exact solvers' rows on the same instance: a proven optimum where one of them has it, else
+    the tightest valid bound of any of them (``reference_by`` names the solver that gave it).
+    ``accuracy_weights``: per ``instance_digest``; default: the table's own ``accuracy_weight``
+    column, if any."""
+    exacts = [exact] if isinstance(exact, str) else list(exact)
     weights: dict[str, float] = dict(accuracy_weights or {})
     if not weights and "accuracy_weight" in df.columns:
         for d, w in zip(df["instance_digest"], df["accuracy_weight"], strict=True):
             if _finite(w):
                 weights[d] = float(w)
     out = df.drop(columns=[c for c in DERIVED_COLUMNS if c in df.columns]).copy()
-    ref: dict[str, tuple[float, str]] = {}
+    ref: dict[str, tuple[float, str, str]] = {}
     n_ref: dict[str, float] = {}
-    for _, r in out[out["solver"] == exact].iterrows():
+    for _, r in out[out["solver"].isin(exacts)].iterrows():
+        digest, have = r["instance_digest"], ref.get(r["instance_digest"])
         if r["termination"] == "optimal" and _finite(r["objective"]):
-            ref[r["instance_digest"]] = (float(r["objective"]), "optimum")
-        elif _finite(r["bound"]):
-            ref[r["instance_digest"]] = (float(r["bound"]), "bound")
+            if have is None or have[1] != "optimum":
+                ref[digest] = (float(r["objective"]), "optimum", str(r["solver"]))
+        elif _finite(r["bound"]) and (have is None or have[1] == "bound"):
+            # the tightest valid bound: the smallest for a maximisation, the largest for a minimisation
+            tighter = have is None or (
+                float(r["bound"]) < have[0] if r["sense"] != "min" else float(r["bound"]) > have[0]
+            )
+            if tighter:
+                ref[digest] = (float(r["bound"]), "bound", str(r["solver"]))
         if "n_tasks" in out.columns and _finite(r["n_tasks"]):
-            n_ref[r["instance_digest"]] = float(r["n_tasks"])
+            n_ref[digest] = float(r["n_tasks"])
     cols: dict[str, list[Any]] = {k: [] for k in DERIVED_COLUMNS}
     for _, r in out.iterrows():
         digest = r["instance_digest"]
-        value, kind = ref.get(digest, (math.nan, "none"))
+        value, kind, by = ref.get(digest, (math.nan, "none", ""))
         n = float(r["n_tasks"]) if "n_tasks" in out.columns and _finite(r["n_tasks"]) else n_ref.get(digest)
         w = weights.get(digest, math.nan)
         cols["reference"].append(value)
         cols["gap_vs"].append(kind)
+        cols["reference_by"].append(by)
         cols["gap"].append(relative_gap_to(r["objective"], value, r["sense"], w * n if n else math.nan))
         loss = loss_to(r["objective"], value, r["sense"])
         cols["gap_abs_per_task"].append(loss / n if n else math.nan)
