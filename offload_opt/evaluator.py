@@ -175,10 +175,11 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
         prev = -1
         for j, key in enumerate(seq.activities):
             where = f"sequences[{si}].activities[{j}]"
-            k = index.get(key)
-            if k is None:
+            found = index.get(key)
+            if found is None:
                 violations.append(f"{where}: unknown activity {key!r}")
                 continue
+            k = found
             if acts[k].resource != seq.resource:
                 violations.append(
                     f"{where}: {key!r} runs on {acts[k].resource or 'no shared resource'}, not on {seq.resource!r}"

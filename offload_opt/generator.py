@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from offload_opt.instance import (
     ModelInfo,
     ModelServer,
     Objective,
+    PayloadKind,
     PhysicsSettings,
     SpeedEntry,
     Subtask,
@@ -366,7 +367,8 @@ def generate(
         for _ in range(sc.tasks_per_user):
             level = float(_choice(rng_task, levels))
             true_d = round(min(5.0, max(1.0, level + float(rng_task.uniform(-0.5, 0.5)))), 4)
-            kind = _choice(rng_task, payloads)
+            # payload_mix's kinds were checked against PAYLOAD_BYTES (text, image, document) in __post_init__
+            kind = cast(PayloadKind, _choice(rng_task, payloads))
             lo, hi = PAYLOAD_BYTES[kind]
             payload = int(rng_task.integers(lo, hi + 1)) if hi else 0
             tlo, thi = PAYLOAD_TOKENS[kind]
@@ -416,12 +418,16 @@ def generate(
         {(u.hardware, m) for u in users for m in u.local_models}
         | {(a.hardware, s.model) for a in aps for s in a.servers}
     )
+    b_levels = cat.quality.b_levels
+    # QualityFit holds the difficulty of MATH levels 1..5 (models/quality.yaml);
+    # load_catalogue does not check the count, so say so here rather than build a wrong PhysicsSettings
+    assert len(b_levels) == 5, f"quality b_levels: expected 5 MATH levels, got {len(b_levels)}"
     physics = PhysicsSettings(
         bytes_per_token=float(cat.wifi["bytes_per_token"]),
         request_overhead_bytes=float(cat.wifi["request_overhead_bytes"]),
         airtime_overhead_s=float(cat.wifi["exchange_overhead_s"]),
         quality_a=cat.quality.a,
-        quality_b_levels=tuple(cat.quality.b_levels),
+        quality_b_levels=b_levels,
     )
     return Instance(
         name=name or f"{'default' if sc == SCENARIOS['default'] else 'custom'}-s{seed}",

@@ -574,10 +574,10 @@ class Instance:
         for i, a in enumerate(self.aps):
             if a.channel not in chan_ids:
                 raise ValueError(f"aps[{i}].channel: unknown channel {a.channel!r}")
-            for j, s in enumerate(a.servers):
-                if (a.hardware, s.model) not in speeds:
+            for j, srv in enumerate(a.servers):
+                if (a.hardware, srv.model) not in speeds:
                     raise ValueError(
-                        f"aps[{i}].servers[{j}].model: no speed entry for model {s.model!r} "
+                        f"aps[{i}].servers[{j}].model: no speed entry for model {srv.model!r} "
                         f"on hardware {a.hardware!r}"
                     )
         users = {u.id for u in self.users}

@@ -234,7 +234,7 @@ def _clean(x: Any) -> Any:
 def task_rows(ev: Evaluation, where: dict[str, str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for m in ev.tasks:
-        row = {"task": m.task, "mode": m.mode, "placement": m.placement}
+        row: dict[str, Any] = {"task": m.task, "mode": m.mode, "placement": m.placement}
         if where is not None:
             row["where"] = where.get(m.task, "")
         row.update(

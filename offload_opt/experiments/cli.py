@@ -10,6 +10,7 @@ before any solve runs.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def _names(flag: str, text: str | None) -> list[str] | None:
 def _exact(text: str) -> str | None:
     if text.lower() == "none":
         return None
-    return _names("--exact", text)[0]  # type: ignore[index]
+    names = _names("--exact", text)
+    assert names is not None  # _names returns None only for text None
+    return names[0]
 
 
 def _table_output(flag: str, text: str, plot: bool = False) -> Path:
@@ -87,7 +90,7 @@ def _scenario_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _solver_options(args: argparse.Namespace, exact: list[str | None]) -> dict[str, dict[str, Any]]:
+def _solver_options(args: argparse.Namespace, exact: Sequence[str | None]) -> dict[str, dict[str, Any]]:
     """Per-solver options: ``--mip-gap`` / ``--threads`` for the exact solver(s), plus every
     ``--option SOLVER:KEY=VALUE`` (VALUE read as JSON when it parses, else as text)."""
     out: dict[str, dict[str, Any]] = {}
@@ -144,7 +147,7 @@ def _add_common(
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes on stderr")
 
 
-def _settings(args: argparse.Namespace, exact: list[str | None]) -> Any:
+def _settings(args: argparse.Namespace, exact: Sequence[str | None]) -> Any:
     """The one ``SweepSettings`` of an experiment command: limits, seed, solver options, back-end."""
     from offload_opt.experiments.runner import SweepSettings
 
@@ -338,7 +341,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     seeds = _number("--seeds", args.seeds, int, minimum=1)
     first = _number("--first-seed", args.first_seed, int, minimum=0)
     baselines = _names("--baselines", args.baselines) or []
-    heuristic = (_names("--heuristic", args.heuristic) or [None])[0]
+    heuristics = _names("--heuristic", args.heuristic)
+    heuristic = heuristics[0] if heuristics else None
     exact = _exact(args.exact)
     settings = _settings(args, [exact])
     overrides = _scenario_overrides(args.set)

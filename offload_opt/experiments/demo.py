@@ -38,6 +38,12 @@ class DemoResult:
     wall_time_s: float = 0.0
 
 
+def _objective(r: Result) -> float:
+    """Sort key of the best-plan choice; it only sees results filtered to have an objective."""
+    assert r.objective is not None  # run_demo passes only results with r.objective is not None
+    return r.objective
+
+
 def comparison_table(
     rows: pd.DataFrame, exact: str | list[str] | None, accuracy_weights: dict[str, float] | None = None
 ) -> pd.DataFrame:
@@ -148,7 +154,7 @@ def run_demo(
         )
 
     feasible = [r for r in results.values() if r.feasible and r.objective is not None]
-    best = max(feasible, key=lambda r: r.objective) if feasible else None
+    best = max(feasible, key=_objective) if feasible else None
     if best is not None and best.solution is not None and best.evaluation is not None:
         files["solution"] = out / "solution.json"
         write_atomic(files["solution"], best.solution.to_json())

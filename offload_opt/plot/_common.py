@@ -25,6 +25,9 @@ def save(ax: Axes, path: str | Path, dpi: int = 150) -> Path:
     and raises a one-line ValueError naming ``path``.
     """
     path = Path(path)
+    fig = ax.figure
+    # the plot modules draw on new_axes (a top-level Figure); a SubFigure has no savefig of its own
+    assert isinstance(fig, Figure), f"save: the axes belong to a {type(fig).__name__}, not a Figure"
     with atomic_target(path, flag=None) as tmp:
-        ax.figure.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or None)
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or None)
     return path

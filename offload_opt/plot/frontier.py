@@ -16,7 +16,9 @@ BASELINE_MARKERS = ("s", "D", "^", "v", "P", "X", "*")
 EXACT_CAP_ROLES = {"exact-cap": None, "exact-max-accuracy": math.inf}  # role -> cap (None: its own column)
 
 
-def proven_band(points: pd.DataFrame, end_s: float | None = None) -> tuple[np.ndarray, ...] | None:
+def proven_band(
+    points: pd.DataFrame, end_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(latency, lower, upper) of the band that must hold the true front, from the proven exact points.
 
     Lower: the best accuracy any point (of any series) reaches at or below each latency.

@@ -224,6 +224,8 @@ class Engine:
                 if ref is None:
                     continue
                 f = mi.mode.flows[ref]
+                # a SOURCE flow exists only in the wireless form, which has an owner
+                assert task.owner is not None
                 nodes = dict.fromkeys(o.node for o in mi.mode.ops[f.dst].options if o.node != task.owner)
                 if nodes:
                     v = (
@@ -352,6 +354,8 @@ class Engine:
         ready = rel if rel > opt.ready_s else opt.ready_s
         for k, src in mi.in_flows[i]:
             if src < 0:
+                # SOURCE flows exist only in the wireless form, which has an owner
+                assert task.owner is not None
                 src_node, data_ready = task.owner, rel
             else:
                 src_node = mi.mode.ops[src].options[st.opts[src]].node
@@ -377,6 +381,8 @@ class Engine:
         st.opts[i], st.res[i], st.end[i] = j, resource, end
         out = -math.inf
         for k in mi.sink_flows[i]:
+            # SINK flows exist only in the wireless form, which has an owner
+            assert task.owner is not None
             e = self._put_flow(mi.flow_keys[k], self.transfer(mi, k, node, task.owner), end, recs)
             if e > out:
                 out = e
@@ -446,6 +452,8 @@ class Engine:
         ready = rel
         for k, src in mi.in_flows[i]:
             if src < 0:
+                # SOURCE flows exist only in the wireless form, which has an owner
+                assert task.owner is not None
                 src_node, data_ready = task.owner, rel
             else:
                 src_node = mi.mode.ops[src].options[st.opts[src]].node
@@ -548,6 +556,8 @@ class Engine:
                         start = t
             finish = start + dur
             if sinks:
+                # SINK flows exist only in the wireless form, which has an owner
+                assert owner is not None
                 arrival = finish
                 if len(sinks) == 1:
                     tr = mi.tr[sinks[0]].get((node, owner)) or self.transfer(mi, sinks[0], node, owner)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import highspy
 import numpy as np
-from pyomo.common.tee import capture_output  # type: ignore[import-untyped]
+from pyomo.common.tee import capture_output
 
 from offload_opt.solvers.cg.grid import Column, ColumnSpace
 from offload_opt.solvers.highs_threads import use_threads
