@@ -40,4 +40,3 @@ def forget_solution(solver: Highs) -> None:
     off, so a run meant to be without a start needs this first.
     """
     solver._solver_model.clearSolver()
-
