@@ -48,11 +48,11 @@ def solve_round(
 ):
     """One HiGHS run whose variable values are the solution HiGHS reports (docs/mip.md, "Solving").
 
-    HiGHS 1.16, given a MIP start, maps the start into the presolved space, where it can be worth
-    more than in the original one (presolve's dual reductions move the columns it removed to their
-    best values); when the search then finds nothing better, HiGHS reports that reduced-space
-    objective (with the status ``optimal`` and an equal bound) but hands back the start's original
-    values, not the postsolved point. So the values' own objective is compared with the reported
+    HiGHS 1.16, given a MIP start, also values the start in the presolved model, where it can be
+    worth more than in the original one (seen: 11.978 in the original, "feasible in the reduced
+    space" at 10.971, the true optimum); when the search then finds nothing better, HiGHS reports
+    the reduced-space objective (status ``optimal``, bound equal) but hands back the start's
+    original values, not a postsolved point of that objective. So the values' own objective is compared with the reported
     one, and on a mismatch the run is repeated without a start (the solution HiGHS kept from the
     run is cleared first: HiGHS would take it as the next start). Each repeat is counted in
     ``report.start_returned``.
