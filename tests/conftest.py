@@ -8,6 +8,7 @@ transfer of B bytes lasts B * 1e-6 s; 1 token = 1 byte, no request overhead.
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from offload_opt.instance import (
     AP,
@@ -27,6 +28,10 @@ from offload_opt.instance import (
     User,
     WholeEstimate,
 )
+
+# CI runs the same examples every time (derandomize); a failure prints the blob that reproduces it
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.load_profile("deterministic")
 
 B_LEVELS = (-1.194, -0.824, -0.092, 0.654, 1.457)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from offload_opt.cli import main
@@ -289,6 +289,7 @@ def test_pareto_mask():
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), users=st.integers(2, 3), aps=st.integers(1, 2))
+@example(seed=611, users=3, aps=2)  # the MIP start HiGHS returned under a better objective (docs/mip.md)
 def test_no_heuristic_point_beyond_the_exact_front(seed, users, aps):
     assert EXACT in solvers(), "the exact solver must be registered"
     inst = tiny(seed, users, aps)

@@ -18,7 +18,7 @@ from pyomo.contrib.appsi.solvers.highs import Highs
 
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.solution import Solution
-from offload_opt.solvers.mip.highs import run_highs
+from offload_opt.solvers.mip.highs import forget_solution, run_highs
 from offload_opt.solvers.mip.mapping import canonical_slots, extract_solution, load_values
 from offload_opt.solvers.mip.model import MipModel, Pair
 from offload_opt.solvers.mip.report import MipReport
@@ -35,6 +35,60 @@ class Incumbent:
     solution: Solution | None = None
     evaluation: Evaluation | None = None
     value: float | None = None
+
+
+def solve_round(
+    model: MipModel,
+    opt: Highs,
+    options: MipOptions,
+    seed: int,
+    deadline: float | None,
+    warm: bool,
+    report: MipReport,
+    cleared: bool = False,
+):
+    """One HiGHS run whose variable values are the solution HiGHS reports (docs/mip.md, "Solving").
+
+    HiGHS 1.16, given a MIP start, also values the start in the presolved model, where it can be
+    worth more than in the original one (seen: 11.978 in the original, "feasible in the reduced
+    space" at 10.971, the true optimum); when the search then finds nothing better, HiGHS reports
+    the reduced-space objective (status ``optimal``, bound equal) but hands back the start's
+    original values, not a postsolved point of that objective. So the values' own objective is
+    compared with the reported one, and on a mismatch the run is repeated without a start (the
+    solution HiGHS kept from the run is cleared first: HiGHS takes it as the next start even when ``warm`` is off, so a cold
+    round can meet this too). Each repeat is counted in ``report.start_returned``; a mismatch
+    after the clearing (not seen) is reported in ``report.error``.
+    """
+
+    def run(with_start: bool):
+        remaining = None if deadline is None else deadline - time.perf_counter()
+        return run_highs(
+            model,
+            remaining,
+            options.mip_gap,
+            options.threads,
+            warm=with_start,
+            solver=opt,
+            seed=seed,
+            log=options.log,
+        )
+
+    res = run(warm)
+    if res.best_feasible_objective is None:
+        return res
+    res.solution_loader.load_vars()
+    reported = float(res.best_feasible_objective)
+    if abs(model.value(model.m.obj) - reported) <= NUMERIC_GAP * max(1.0, abs(reported)):
+        return res
+    if cleared:
+        report.error = (
+            f"mip: HiGHS reported objective {reported:.9g} but its values are worth "
+            f"{model.value(model.m.obj):.9g}"
+        )
+        return res
+    report.start_returned += 1
+    forget_solution(opt)
+    return solve_round(model, opt, options, seed, deadline, False, report, cleared=True)
 
 
 def run_rounds(
@@ -63,16 +117,7 @@ def run_rounds(
             termination = "time_limit"
             break
         tr = time.perf_counter()
-        res = run_highs(
-            model,
-            remaining,
-            options.mip_gap,
-            options.threads,
-            warm=best.solution is not None,
-            solver=opt,
-            seed=seed,
-            log=options.log,
-        )
+        res = solve_round(model, opt, options, seed, deadline, best.solution is not None, report)
         tc = res.termination_condition
         report.round_log.append(
             (

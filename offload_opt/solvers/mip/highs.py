@@ -31,3 +31,12 @@ def run_highs(
         "solve_relaxation": relax,
     }
     return opt.solve(model.m)
+
+
+def forget_solution(solver: Highs) -> None:
+    """Clear the solution HiGHS keeps from its last run (the model stays).
+
+    HiGHS takes a kept solution as the next run's MIP start even when appsi's ``warmstart`` is
+    off, so a run meant to be without a start needs this first.
+    """
+    solver._solver_model.clearSolver()

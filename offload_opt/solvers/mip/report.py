@@ -34,6 +34,8 @@ class MipReport:
     rounds_added: list[int] = field(default_factory=list)
     solve_time_s: float = 0.0
     iterations: int = 0
+    # rounds HiGHS answered with its MIP start's values under a better objective (re-run without start)
+    start_returned: int = 0
     pairs: int = 0
     mip_objective: float | None = None
     polish_time_s: float = 0.0
