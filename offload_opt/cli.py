@@ -90,10 +90,10 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from offload_opt.instance import Instance
+    from offload_opt.readers import load_instance
     from offload_opt.report import show_instance
 
-    print(show_instance(read_input(args.instance, Instance.from_json)))
+    print(show_instance(read_input(args.instance, load_instance)))
     return 0
 
 
@@ -158,7 +158,7 @@ def _solver_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from offload_opt.instance import Instance
+    from offload_opt.readers import load_instance
     from offload_opt.report import result_json, result_table
     from offload_opt.solvers import solve
 
@@ -167,7 +167,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     options = _solver_options(args)
     if args.output:
         check_output_file(args.output)
-    inst = read_input(args.instance, Instance.from_json)
+    inst = read_input(args.instance, load_instance)
     result = solve(inst, solver=args.solver, time_limit=time_limit, seed=seed, **options)
     written = None
     if args.output and result.solution is not None:
@@ -206,11 +206,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from offload_opt.costs import build_costs
     from offload_opt.evaluator import evaluate
-    from offload_opt.instance import Instance
+    from offload_opt.readers import load_instance
     from offload_opt.report import evaluation_json, evaluation_table
     from offload_opt.solution import Solution
 
-    inst = read_input(args.instance, Instance.from_json)
+    inst = read_input(args.instance, load_instance)
     sol = read_input(args.solution, Solution.from_json)
     ev = evaluate(build_costs(inst, actual=args.actual), sol)
     if args.json:
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     from offload_opt.experiments.cli import add_commands  # gap, frontier, compare, planner-study, plots, demo
 
     add_commands(sub)
-    from offload_opt.import_cli import add_import_command  # import FILE --format fjs|stg (engineer G)
+    from offload_opt.import_cli import add_import_command  # import FILE --format fjs|stg
 
     add_import_command(sub)
     return parser

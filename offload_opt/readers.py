@@ -35,7 +35,6 @@ from offload_opt.instance import (
     ExplicitOp,
     Instance,
     Objective,
-    read_json,
 )
 
 FORMATS = ("fjs", "stg")
@@ -249,4 +248,4 @@ def load_instance(source: str | Path, *, processors: int | None = None) -> Insta
     suffix = Path(source).suffix.lower().lstrip(".")
     if suffix in FORMATS:
         return read_classic(source, suffix, processors=processors)
-    return Instance.from_dict(read_json(source))
+    return Instance.from_json(source)

@@ -336,3 +336,21 @@ def test_interval_partition_never_overlaps_on_a_processor():
             assert e1 <= s2 or e2 <= s1 or s1 == e1 or s2 == e2, (x, y)
     with pytest.raises(RuntimeError, match="overlap"):
         partition_intervals({"a": (0, 2), "b": (0, 2), "c": (1, 3)}, 2)
+
+
+def test_solve_and_gap_take_standard_files_directly(tmp_path, capsys):
+    """`solve` and `gap` read a .fjs file by its suffix; a .stg file needs `import --processors` first."""
+    from offload_opt.cli import main
+
+    fjs = write(tmp_path, "hand.fjs", FJS_HAND)
+    assert main(["solve", str(fjs), "--solver", "mip", "--time-limit", "30", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["termination"] == "optimal" and out["objective"] == FJS_HAND_OPT
+    table = tmp_path / "gap.csv"
+    assert main(["gap", str(fjs), "--solvers", "heft", "--exact", "mip", "--time-limit", "30", "-q", "--no-plot",
+                 "-o", str(table)]) == 0  # fmt: skip
+    capsys.readouterr()
+    stg = write(tmp_path, "hand.stg", STG_HAND)
+    assert main(["solve", str(stg), "--solver", "heft"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "processors" in err

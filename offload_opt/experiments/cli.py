@@ -166,9 +166,10 @@ def _settings(args: argparse.Namespace, exact: Sequence[str | None]) -> Any:
 
 
 def _load_instance(path: str) -> Any:
-    from offload_opt.instance import Instance
+    """An instance from a JSON file, or a ``.fjs`` / ``.stg`` file read by its suffix (readers.py)."""
+    from offload_opt.readers import load_instance
 
-    return read_input(path, Instance.from_json)
+    return read_input(path, load_instance)
 
 
 # ---- gap -----------------------------------------------------------------------------------------
