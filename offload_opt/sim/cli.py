@@ -55,26 +55,10 @@ def _policies(flag: str, text: str) -> list[str]:
 
 
 def _overrides(items: list[str] | None) -> dict[str, Any]:
-    """``--set users=50`` -> scenario knobs, typed like the Scenario fields."""
-    from offload_opt.generator import scenario_fields
+    """``--set users=50`` -> scenario knobs, parsed as the other commands parse them."""
+    from offload_opt.experiments.cli import _scenario_overrides
 
-    fields = {name: default for name, default, _ in scenario_fields()}
-    out: dict[str, Any] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in fields:
-            raise CLIError(f"--set {item}: expected KNOB=VALUE with a scenario knob ({', '.join(fields)})")
-        default = fields[name]
-        if isinstance(default, bool):
-            out[name] = value.lower() in ("1", "true", "yes")
-        elif isinstance(default, int):
-            out[name] = _int(f"--set {name}", value, 0)
-        elif isinstance(default, float) or default is None:
-            out[name] = _float(f"--set {name}", value, positive=False)
-        else:
-            out[name] = value
-    return out
+    return _scenario_overrides(items)
 
 
 def _options(items: list[str] | None) -> dict[str, Any]:
