@@ -354,3 +354,24 @@ def test_solve_and_gap_take_standard_files_directly(tmp_path, capsys):
     assert main(["solve", str(stg), "--solver", "heft"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "processors" in err
+
+
+@pytest.mark.parametrize("processors", [1, 2])
+def test_mip_proves_an_incumbent_that_meets_the_makespan_lower_bound(tmp_path, processors):
+    """Work / processors (1) or the critical path (2) equals HEFT's makespan: proven with no model solve."""
+    from offload_opt.solvers import solve
+
+    inst = read_stg(write(tmp_path, "h.stg", STG_HAND), processors=processors)
+    res = solve(inst, "mip", time_limit=30)
+    assert res.termination == "optimal" and res.objective == STG_HAND_OPT[processors]
+    assert res.bound == res.info["makespan_lower_bound"] == STG_HAND_OPT[processors]
+
+
+def test_mip_bound_never_below_the_makespan_lower_bound_and_that_bound_is_valid():
+    from offload_opt.solvers import solve
+
+    inst = Instance.from_json(ROOT / "instances" / "classic" / "topcuoglu2002.json")
+    res = solve(inst, "mip", time_limit=60)
+    lower = res.info["makespan_lower_bound"]
+    assert res.termination == "optimal" and res.objective == 73.0  # proven here (the paper: HEFT 80, CPOP 86)
+    assert lower <= res.objective and res.bound >= lower

@@ -6,7 +6,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-OPTIONAL_INFO = ("warm_start", "cliques", "target_value", "target_bound", "target_gap", "error")
+OPTIONAL_INFO = (
+    "warm_start",
+    "cliques",
+    "target_value",
+    "target_bound",
+    "target_gap",
+    "makespan_lower_bound",
+    "error",
+)
 
 
 @dataclass
@@ -42,6 +50,8 @@ class MipReport:
     target_value: float | None = None
     target_bound: float | None = None
     target_gap: float | None = None
+    # explicit form: the best valid makespan lower bound of solvers/bounds.py (critical path, work / processors)
+    makespan_lower_bound: float | None = None
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
 

@@ -30,6 +30,7 @@ from pyomo.contrib.appsi.solvers.highs import Highs
 
 from offload_opt.costs import CostTables
 from offload_opt.evaluator import evaluate
+from offload_opt.solvers.bounds import makespan_lower_bound
 from offload_opt.solvers.mip.driver import Incumbent, run_rounds
 
 # re-exported: the phase modules' public functions, as imported by tests and benchmarks
@@ -49,7 +50,7 @@ from offload_opt.solvers.mip.targets import make_target, satisfies, target_value
 from offload_opt.solvers.mip.warm import warm_start_budget, warm_start_solution
 from offload_opt.solvers.mip.windows import build_windows, lp_floors
 from offload_opt.solvers.options import LAZY_MODES, MipOptions  # noqa: F401
-from offload_opt.solvers.output import SolverOutput
+from offload_opt.solvers.output import NUMERIC_GAP, SolverOutput
 
 FLOOR_SHARE = 0.1  # share of the remaining time the LP floors of one pass may use
 # a floor pass builds a draft model and hands it to HiGHS, then the final model is built and handed
@@ -137,6 +138,17 @@ def solve_mip(
         report.warm_start = name
         best = Incumbent(inc_sol, inc_ev, target_value(target, inc_ev, costs))
     report.heuristic_time_s = time.perf_counter() - clock.t0
+    # explicit form: valid makespan lower bounds (critical path, work / processors: bounds.py) bound the
+    # model's makespan, and an incumbent that meets them is proven without a model
+    lower = makespan_lower_bound(costs) if target.kind == "makespan" and costs.instance.is_explicit else None
+    report.makespan_lower_bound = lower
+
+    def meets_lower(value: float | None) -> bool:
+        return lower is not None and value is not None and value <= lower + NUMERIC_GAP * max(1.0, abs(lower))
+
+    if meets_lower(best.value):
+        report.target_value = best.value
+        return out(best.solution, "optimal", best.value, lower, time.perf_counter() - clock.t0)
 
     def give_up(phase: str, build_time_s: float, why: str = "the time limit ended") -> SolverOutput:
         """The time limit ended in (or before) ``phase``: the incumbent (if any) without a bound."""
@@ -208,6 +220,8 @@ def solve_mip(
         )
     except OutOfTime:
         return give_up("model build", time.perf_counter() - tb)
+    if lower is not None:
+        model.m.makespan.setlb(lower)
     candidates = model.candidate_pairs()
     if clock.expired():
         return give_up("model build", time.perf_counter() - tb)
@@ -262,6 +276,10 @@ def solve_mip(
 
     # 4. rounds
     termination, bound = run_rounds(model, opt, candidates, best, options, seed, clock.deadline, report)
+    if lower is not None:
+        bound = lower if bound is None else max(bound, lower)
+        if meets_lower(best.value):
+            termination = "optimal"
     out_bound = bound if target.kind in ("reward", "makespan") else None
     if target.kind not in ("reward", "makespan"):
         report.target_bound = (
