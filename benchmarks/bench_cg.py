@@ -1,4 +1,4 @@
-"""The column-generation solver on the committed benchmark sets (instances/bench/{S,M,L}).
+"""The column-generation solver on the committed benchmark sets (instances/bench/v1/{S,M,L}).
 
 Run ``python benchmarks/bench_cg.py`` (``--help`` for the knobs). Each instance is solved in a
 fresh worker process, one at a time. Printed: one row per instance (status, termination,

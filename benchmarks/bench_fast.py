@@ -5,7 +5,7 @@ it prints one pandas table, one row per heuristic, and at the end the command
 that produced them:
 
 - ``ref``: what the gaps are measured against, per instance: the proven
-  optimum recorded in ``instances/bench/optima.csv`` (``optimum``), else the
+  optimum recorded in ``instances/bench/v1/optima.csv`` (``optimum``), else the
   best known objective (``best-known``): the best of the incumbent recorded
   there (the MIP's, 60 s) and of every heuristic run here;
 - ``mean/median/max_gap_%``: relative gap ``(ref - objective) / |ref|``, only
@@ -41,8 +41,8 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIMA_CSV = ROOT / "instances" / "bench" / "optima.csv"
-DEFAULT_SETS = "S,S56,M,L,1000x50"
+OPTIMA_CSV = ROOT / "instances" / "bench" / "v1" / "optima.csv"
+DEFAULT_SETS = "v1/S,v1/S56,v1/M,v1/L,1000x50"
 AT_REF_TOL = 1e-6
 
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     from offload_opt.solvers import solvers as registered
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default=DEFAULT_SETS, help="S, S56, M, L (instances/bench) or USERSxAPS")
+    p.add_argument("--sets", default=DEFAULT_SETS, help="sets under instances/bench (v1/S, v1/S56, v1/M, v1/L; S, M, L) or USERSxAPS")
     p.add_argument(
         "--solvers", default=None, help="comma-separated heuristics [default: every registered non-exact one]"
     )

@@ -1,4 +1,4 @@
-"""The exact MIP on the committed benchmark sets (instances/bench/{S,M,L}, see their README).
+"""The exact MIP on the committed benchmark sets (instances/bench/v1/{S,M,L}, see their README).
 
 Run ``python benchmarks/bench_mip.py`` (``--help`` for the knobs). Each instance is solved in a
 fresh worker process, one at a time (the MIP uses ``--threads`` cores; a neighbour would disturb

@@ -284,6 +284,33 @@ def _init_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+# Field metadata of a field added after schema version 1: the field is left out of the JSON while
+# it holds its default, so a version-1 file read and written again stays byte-identical (and keeps
+# its digest), and a default that means "as in version 1" never has to be spelled out.
+SINCE_V2: dict[str, Any] = {"omit_default": True}
+_OMIT: dict[type, dict[str, Any]] = {}
+
+
+def _omit_defaults(cls: type) -> dict[str, Any]:
+    """name -> default of the fields of ``cls`` left out of the JSON while they hold their default."""
+    out = _OMIT.get(cls)
+    if out is None:
+        out = _OMIT[cls] = {
+            f.name: f.default
+            for f in dataclasses.fields(cls)
+            if f.init and f.metadata.get("omit_default") and f.default is not dataclasses.MISSING
+        }
+    return out
+
+
+def _encoded_fields(value: Any) -> list[str]:
+    names = _init_fields(type(value))
+    omit = _omit_defaults(type(value))
+    if not omit:
+        return list(names)
+    return [n for n in names if n not in omit or getattr(value, n) != omit[n]]
+
+
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -306,7 +333,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: encode(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: encode(getattr(value, name)) for name in _init_fields(type(value))}
+        return {name: encode(getattr(value, name)) for name in _encoded_fields(value)}
     return value
 
 
@@ -364,7 +391,7 @@ def _write(v: Any, out: list[str], nl: str) -> None:
             return
         _write_items(v.items(), out, nl)
     elif _is_dataclass_type(type(v)):
-        names = _init_fields(type(v))
+        names = _encoded_fields(v)
         if not names:
             out.append("{}")
             return

@@ -35,7 +35,7 @@ from offload_opt._serde import (
     fmt_value,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: GPUs, composition rules, channel load, planner data (docs/model.md "Schema versions")
 DIFFICULTY_MIN, DIFFICULTY_MAX = 1.0, 5.0
 
 # Documented ranges (docs/model.md, "Numeric ranges and the time frame"). They keep every sum the

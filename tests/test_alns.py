@@ -15,7 +15,7 @@ from offload_opt.solvers import parse_options, solve
 from offload_opt.solvers.options import AlnsOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIMA_CSV = ROOT / "instances" / "bench" / "optima.csv"
+OPTIMA_CSV = ROOT / "instances" / "bench" / "v1" / "optima.csv"
 CONSTRUCTIVE = ("best-single-mode", "nearest-edge", "local-only")
 
 

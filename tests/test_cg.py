@@ -29,7 +29,7 @@ from offload_opt.solvers.cg.solve import (
 from .conftest import decomposed_task, tiny_instance
 
 ROOT = Path(__file__).resolve().parent.parent
-S_DIR = ROOT / "instances" / "bench" / "S"
+S_DIR = ROOT / "instances" / "bench" / "v1" / "S"
 # proven optima of the S set (docs/mip.md, "S" table: the MIP with mip_gap 0), 4 decimals
 S_OPTIMA = {
     "S-01": 2.0095,
@@ -223,7 +223,7 @@ def test_deadline_nobody_can_meet_is_infeasible():
 
 def test_cg_after_a_mip_with_another_thread_count_in_one_process():
     """HiGHS keeps one global scheduler per process: a cg LP after a 2-thread mip solve used to end "Not Set"."""
-    inst = Instance.from_json(ROOT / "instances" / "bench" / "S" / "S-03.json")
+    inst = Instance.from_json(ROOT / "instances" / "bench" / "v1" / "S" / "S-03.json")
     first = solve(inst, "mip", time_limit=30, threads=2)
     assert first.status == "ok"
     r = solve(inst, "cg", time_limit=30, threads=1)

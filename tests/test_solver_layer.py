@@ -223,7 +223,7 @@ def test_mip_report_is_typed():
 def test_mip_time_limit_covers_the_whole_call():
     # before: time_limit=1 took 6 s on L-01 (windows, LP floors, the model hand-over and the final
     # check ran outside the clock). Slack documented in mip/solve.py: one uninterruptible step.
-    costs = build_costs(Instance.from_json(ROOT / "instances" / "bench" / "L" / "L-01.json"))
+    costs = build_costs(Instance.from_json(ROOT / "instances" / "bench" / "v1" / "L" / "L-01.json"))
     t0 = time.perf_counter()
     r = solve(costs, "mip", time_limit=1.0, threads=1)
     wall = time.perf_counter() - t0
@@ -264,12 +264,12 @@ S_OPTIMA = [
 
 def test_s_optima_cover_the_s_set():
     names = [p.values[0] if hasattr(p, "values") else p[0] for p in S_OPTIMA]
-    assert sorted(p.stem for p in (ROOT / "instances" / "bench" / "S").glob("*.json")) == names
+    assert sorted(p.stem for p in (ROOT / "instances" / "bench" / "v1" / "S").glob("*.json")) == names
 
 
 @pytest.mark.parametrize(("name", "optimum"), S_OPTIMA)
 def test_mip_proves_the_stored_s_optimum(name, optimum):
-    costs = build_costs(Instance.from_json(ROOT / "instances" / "bench" / "S" / f"{name}.json"))
+    costs = build_costs(Instance.from_json(ROOT / "instances" / "bench" / "v1" / "S" / f"{name}.json"))
     r = solve(costs, "mip", time_limit=120, threads=1, mip_gap=0.0)
     assert r.status == "ok" and r.termination == "optimal", r.info
     assert round(r.objective, 4) == optimum
