@@ -85,9 +85,10 @@ SCENARIO_FLOAT_MAX: dict[str, float] = {
     "background_utilisation": 1.0,
 }
 # docs/model.md "WiFi under load": who contends for the channel, and the image payload sizes
-# (PAYLOAD_BYTES, or wifi.yaml load.jpeg_frame_bytes_1080p for camera frames)
+# (PAYLOAD_BYTES; one camera frame, wifi.yaml load.jpeg_frame_bytes_1080p; or a clip of
+# load.video_llm_frames_per_clip such frames)
 CONTENTION_RULES = ("offered", "saturation")
-IMAGE_SOURCES = ("mixed", "jpeg-1080p")
+IMAGE_SOURCES = ("mixed", "jpeg-1080p", "clip-1080p")
 
 
 def _mix(text: str) -> dict[str, float]:
@@ -141,7 +142,7 @@ class Scenario:
     background_utilisation: float = 0.0  # share of each channel's airtime taken by other traffic, [0, 1)
     # who contends: stations as their offered load keeps them busy, or all saturated (the v1 rule)
     contention: Literal["offered", "saturation"] = "offered"
-    image_source: Literal["mixed", "jpeg-1080p"] = "mixed"  # image payload sizes
+    image_source: Literal["mixed", "jpeg-1080p", "clip-1080p"] = "mixed"  # image payload sizes
 
     def __post_init__(self) -> None:
         for name, hi in SCENARIO_INT_MAX.items():
@@ -225,16 +226,16 @@ SCENARIOS: dict[str, Scenario] = {
     "default": Scenario(),
     "small": Scenario(users=4, aps=2, max_subtasks=3, models_per_ap=1),
     "co-channel": Scenario(channel_plan="co-channel"),
-    # Where the air matters: smart cameras (Jetson Orin Nano class: at most a small local LLM) each
-    # send 1080p JPEG frames (sizes: wifi.yaml load.jpeg_frame_bytes_1080p) for analysis, all APs on one
-    # 20 MHz channel that other traffic keeps busy (0.5 = wifi.yaml load.busy_channel_utilisation;
-    # tests/test_wifi_load.py checks the two agree).
+    # Where the air matters: smart cameras (Jetson Orin Nano class: at most a small local LLM) ask
+    # about events in clips of 1080p JPEG frames (a video LLM's 8 sampled frames, sizes and count in
+    # wifi.yaml load), all APs on one 20 MHz channel that other traffic keeps busy (0.5 = wifi.yaml
+    # load.busy_channel_utilisation; tests/test_wifi_load.py checks the two agree).
     "camera": Scenario(
         channel_plan="co-channel",
         bandwidth_mhz=20,
         device_mix="jetson-orin-nano=1",
         payload_mix="image=1",
-        image_source="jpeg-1080p",
+        image_source="clip-1080p",
         tasks_per_user=2,
         background_utilisation=0.5,
     ),
@@ -267,7 +268,8 @@ SCENARIO_HELP: dict[str, str] = {
     "deadline_s": "per-task deadline (s); omit for none",
     "background_utilisation": "share of every channel's airtime used by other traffic, in [0, 1)",
     "contention": "'offered' (stations contend as their offered load keeps them busy) or 'saturation' (v1)",
-    "image_source": "image payload sizes: 'mixed' (photos) or 'jpeg-1080p' (camera frames)",
+    "image_source": "image payload sizes: 'mixed' (photos), 'jpeg-1080p' (one camera frame) or "
+    "'clip-1080p' (the frames a video LLM samples from a clip)",
 }
 
 
@@ -486,9 +488,12 @@ def generate(
 def _payload_ranges(sc: Scenario, cat: Catalogue) -> dict[str, tuple[int, int]]:
     """Payload byte range [lo, hi] of each kind; ``image_source`` picks the image sizes."""
     ranges = dict(PAYLOAD_BYTES)
-    if sc.image_source == "jpeg-1080p":
-        lo, hi = cat.wifi["load"]["jpeg_frame_bytes_1080p"]
-        ranges["image"] = (int(lo), int(hi))
+    if sc.image_source in ("jpeg-1080p", "clip-1080p"):
+        load = cat.wifi["load"]
+        lo, hi = load["jpeg_frame_bytes_1080p"]
+        # frames of one clip show one scene, so they compress alike: the clip is frames x one frame size
+        frames = int(load["video_llm_frames_per_clip"]) if sc.image_source == "clip-1080p" else 1
+        ranges["image"] = (frames * int(lo), frames * int(hi))
     return ranges
 
 
