@@ -25,6 +25,16 @@ def _frame(rows: list[dict[str, Any]]) -> str:
 FAST_TABLE_ROWS = 2000  # show's tables from this many rows are laid out without pandas
 
 
+def _ap_models(a) -> str:
+    """The edge server in one cell: per GPU its models, slots, backlog and memory; v1 per model server."""
+    if not a.gpus:
+        return "; ".join(f"{s.model} ({s.slots}, {s.queue_backlog_s:g})" for s in a.servers)
+    return "; ".join(
+        f"{g.id}[{', '.join(grp.models)}] ({g.slots}, {g.queue_backlog_s:g}, {g.memory_gb:g} GB)"
+        for g, grp in zip(a.gpus, a.slot_groups, strict=True)
+    )
+
+
 def _show_frame(rows: list[dict[str, Any]]) -> str:
     """``_frame`` for show: the same text, laid out directly when the table is long.
 
@@ -131,9 +141,7 @@ def show_instance(inst: Instance) -> str:
                     "y_m": a.position_m[1],
                     "channel": a.channel,
                     "hardware": a.hardware,
-                    "models (slots, backlog_s)": "; ".join(
-                        f"{s.model} ({s.slots}, {s.queue_backlog_s:g})" for s in a.servers
-                    ),
+                    "models (slots, backlog_s)": _ap_models(a),
                 }
                 for a in inst.aps
             ]
