@@ -292,11 +292,11 @@ class AP:
             if m in models[:i]:
                 raise ValueError(f"servers[{i}].model: model {m!r} listed twice")
         gpu_ids = [g.id for g in self.gpus]
-        for i, g in enumerate(gpu_ids):
-            if g in gpu_ids[:i]:
-                raise ValueError(f"gpus[{i}].id: gpu {g!r} listed twice")
-            if g in models:  # slot resources srv:<ap>:<gpu|model>:<k> must name one thing
-                raise ValueError(f"gpus[{i}].id: {g!r} is also a model id on this AP; rename the GPU")
+        for i, gid in enumerate(gpu_ids):
+            if gid in gpu_ids[:i]:
+                raise ValueError(f"gpus[{i}].id: gpu {gid!r} listed twice")
+            if gid in models:  # slot resources srv:<ap>:<gpu|model>:<k> must name one thing
+                raise ValueError(f"gpus[{i}].id: {gid!r} is also a model id on this AP; rename the GPU")
         for j, srv in enumerate(self.servers):
             if self.gpus and srv.gpu is None:
                 raise ValueError(

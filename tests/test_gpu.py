@@ -308,3 +308,41 @@ def test_bad_gpu_input_is_one_line_exit_2(tmp_path, mutate, pattern):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert re.search(pattern, lines[0]), lines[0]
+
+
+# ---- the continuous-batching replay ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["hand-made", "generated"])
+def test_batching_replay_equals_the_slot_timing_at_b1(which):
+    """With one stream per GPU the continuous-batching replay and the slot abstraction coincide (1e-9 s)."""
+    from offload_opt.sim.batching import replay_batched
+
+    inst = (
+        sharing_instance(slots=1)
+        if which == "hand-made"
+        else generate("default", seed=2, slots=1, tasks_per_user=3)
+    )
+    costs = build_costs(inst)
+    res = solve(costs, "greedy")
+    assert res.evaluation is not None and res.evaluation.feasible
+    rep = replay_batched(inst, costs, res.solution, res.evaluation)
+    assert len(rep.batched_latency_s) == len(inst.tasks)
+    for t, lat in rep.batched_latency_s.items():
+        assert lat == pytest.approx(rep.slot_latency_s[t], abs=1e-9)
+
+
+def test_batching_replay_is_never_slower_than_the_slots_when_streams_are_alone():
+    """B > 1 but tasks far apart: each stream runs alone, faster than at batch B, so the slot timing
+    overstates every GPU task's latency and the replay's latency is the batch-1 one."""
+    from offload_opt.sim.batching import replay_batched
+
+    base = generate("small", seed=3, tasks_per_user=2)
+    spaced = tuple(t.__class__(**{**t.__dict__, "release_s": 500.0 * k}) for k, t in enumerate(base.tasks))
+    inst = base.replace(tasks=spaced)
+    costs = build_costs(inst)
+    res = solve(costs, "nearest-edge")
+    rep = replay_batched(inst, costs, res.solution, res.evaluation)
+    errs = rep.relative_errors()
+    assert min(errs) >= -1e-12
+    assert max(errs) > 0.01

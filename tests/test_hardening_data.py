@@ -8,9 +8,8 @@ naming the field and the CLI exits with code 2.
 
 from __future__ import annotations
 
-import dataclasses
-
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
