@@ -225,6 +225,44 @@ def test_v1_file_loads_keeps_its_digest_and_its_cost_tables():
     assert checked > 0
 
 
+# Fingerprints of the cost tables (predicted, actual) of v1 files, recorded with the code before the
+# edge-GPU model (main at d7f9af9): every option's node, model, resources, duration, quality, ready time.
+V1_COST_FINGERPRINTS = {
+    "S/S-01.json": ("e12001ba5c6efaed", "db978230e553e646"),
+    "M/M-01.json": ("721710f3cd9e35aa", "8b85355117983aeb"),
+}
+
+
+def _cost_fingerprint(inst: Instance, actual: bool) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in build_costs(inst, actual=actual).tasks:
+        for m in t.modes:
+            for op in m.ops:
+                for o in op.options:
+                    key = (
+                        t.id,
+                        m.name,
+                        op.name,
+                        o.node,
+                        o.model,
+                        o.resources,
+                        o.duration_s,
+                        o.quality,
+                        o.ready_s,
+                    )
+                    h.update(repr(key).encode())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", sorted(V1_COST_FINGERPRINTS))
+def test_v1_cost_tables_are_those_of_the_code_before_gpus(name):
+    """Bit for bit: a v1 file's cost tables equal those the pre-GPU code built."""
+    inst = Instance.from_json(ROOT / "instances" / "bench" / "v1" / name)
+    assert (_cost_fingerprint(inst, False), _cost_fingerprint(inst, True)) == V1_COST_FINGERPRINTS[name]
+
+
 # ---- bad input: one line, exit 2 ------------------------------------------------------------------
 
 
