@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per scenario")
     ap.add_argument("--loads", default="1,4", help="tasks per user, comma-separated")
     ap.add_argument("--solver", default="greedy", help="a fast registered heuristic")
+    ap.add_argument(
+        "--gpus-per-ap",
+        type=int,
+        default=None,
+        help="override the scenarios' GPUs per AP (1: models share a GPU)",
+    )
     args = ap.parse_args(argv)
     rows = []
     for name in args.scenarios.split(","):
@@ -49,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_lat: list[float] = []
             gpu_tasks = 0
             for seed in range(args.seeds):
-                inst = generate(name, seed=seed, tasks_per_user=load)
+                knobs = {} if args.gpus_per_ap is None else {"gpus_per_ap": args.gpus_per_ap}
+                inst = generate(name, seed=seed, tasks_per_user=load, **knobs)
                 costs = build_costs(inst)
                 res = solve(costs, args.solver, seed=seed)
                 assert res.solution is not None and res.evaluation is not None and res.evaluation.feasible
