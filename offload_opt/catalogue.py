@@ -34,6 +34,7 @@ class LLMSpec:
     params_b: float
     theta: float
     memory_gb: dict[str, float]
+    kv_bytes_per_token: float = 0.0  # 2 (K, V) x layers x kv_heads x head_dim x 2 bytes (fp16); 0: unknown
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class HardwareSpec:
     kind: str
     memory_gb: float
     mem_bandwidth_gbps: float
+    batch_slope: float | None = None  # edge GPUs: per-stream slowdown per extra stream (hardware.yaml)
+    batching_sweep: dict[int, float] | None = None  # concurrency -> measured aggregate output tokens/s
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,16 @@ def _load_wifi(directory: Path) -> dict:
     return strip_provenance(_read(directory, "wifi.yaml"))
 
 
+KV_BYTES_PER_VALUE = 2  # fp16 / bf16 KV cache
+
+
+def _kv_bytes_per_token(arch: dict | None) -> float:
+    """KV cache per token of context: 2 (K and V) x layers x kv_heads x head_dim x 2 bytes; 0 if not given."""
+    if arch is None:
+        return 0.0
+    return float(2 * int(arch["layers"]) * int(arch["kv_heads"]) * int(arch["head_dim"]) * KV_BYTES_PER_VALUE)
+
+
 def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     """Read the catalogue in ``directory`` (default: see module docstring); cached per directory."""
     return _load_catalogue(_resolve(directory))
@@ -196,6 +209,7 @@ def _load_catalogue(directory: Path) -> Catalogue:
             params_b=float(m["params_b"]),
             theta=float(m["theta"]),
             memory_gb={str(q): float(gb) for q, gb in m["memory_gb"].items()},
+            kv_bytes_per_token=_kv_bytes_per_token(m.get("kv_cache")),
         )
         for mid, m in llms.items()
     }
@@ -206,6 +220,17 @@ def _load_catalogue(directory: Path) -> Catalogue:
             kind=str(h["kind"]),
             memory_gb=float(h["memory_gb"]),
             mem_bandwidth_gbps=float(h["mem_bandwidth_gbps"]),
+            batch_slope=float(h["batch_slope"]) if "batch_slope" in h else None,
+            batching_sweep=(
+                {
+                    int(c): float(v)
+                    for c, v in zip(
+                        h["batching_sweep"]["concurrency"], h["batching_sweep"]["out_tps_total"], strict=True
+                    )
+                }
+                if "batching_sweep" in h
+                else None
+            ),
         )
         for hid, h in hw_data.items()
     }

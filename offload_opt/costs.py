@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
-from offload_opt.physics.llm import compute_time_s
+from offload_opt.physics.llm import compute_time_s, decode_token_time_s, gpu_op_time_s
 from offload_opt.physics.quality import compose_decomposed, p_correct
 from offload_opt.physics.wifi import airtime_s
 
@@ -35,8 +35,9 @@ def device_resource(user_id: str) -> str:
     return f"dev:{user_id}"
 
 
-def server_resource(ap_id: str, model: str, slot: int) -> str:
-    return f"srv:{ap_id}:{model}:{slot}"
+def server_resource(ap_id: str, group: str, slot: int) -> str:
+    """Slot ``slot`` of a slot group: a GPU id (shared by its models) or a v1 server's model id."""
+    return f"srv:{ap_id}:{group}:{slot}"
 
 
 def channel_resource(channel: int) -> str:
@@ -143,6 +144,7 @@ class _Site:
     resources: tuple[str, ...]
     ready_s: float
     speed: SpeedEntry
+    decode_token_s: float | None = None  # per-stream token time on a shared GPU; None: batch-1 rate
 
 
 class CostTables:
@@ -172,7 +174,9 @@ class CostTables:
         else:
             earliest = min(t.release_s for t in instance.tasks)
             if time_origin_s is not None and not (math.isfinite(time_origin_s) and time_origin_s <= earliest):
-                raise ValueError(f"time_origin_s: must be finite and at most the earliest release, got {time_origin_s!r}")
+                raise ValueError(
+                    f"time_origin_s: must be finite and at most the earliest release, got {time_origin_s!r}"
+                )
             self.time_origin_s = earliest if time_origin_s is None else float(time_origin_s)
             self.tasks = tuple(self._wireless_task(t) for t in instance.tasks)
 
@@ -254,15 +258,26 @@ class CostTables:
         for ap_id in inst.links_of_user[user.id]:
             ap: AP = inst.ap_by_id[ap_id]
             for s in ap.servers:
-                res = self._server_slots.get((ap.id, s.model))
+                group = ap.group_of_model[s.model]
+                res = self._server_slots.get((ap.id, group.id))
                 if res is None:
-                    res = tuple(server_resource(ap.id, s.model, k) for k in range(s.slots))
-                    self._server_slots[(ap.id, s.model)] = res
+                    res = tuple(server_resource(ap.id, group.id, k) for k in range(group.slots))
+                    self._server_slots[(ap.id, group.id)] = res
                 # the backlog is an absolute time; before the origin it delays nothing
-                ready_s = max(0.0, s.queue_backlog_s - self.time_origin_s)
-                out.append(
-                    _Site(ap_node(ap.id), s.model, res, ready_s, inst.speed_of[(ap.hardware, s.model)])
-                )
+                ready_s = max(0.0, group.queue_backlog_s - self.time_origin_s)
+                speed = inst.speed_of[(ap.hardware, s.model)]
+                token_s = None
+                if (
+                    s.gpu is not None
+                ):  # every op on a GPU is timed at its full batch (docs/model.md "Edge serving")
+                    gpu = ap.gpu_by_id[s.gpu]
+                    others = tuple(
+                        inst.speed_of[(ap.hardware, m)].weights_gb for m in group.models if m != s.model
+                    )
+                    token_s = decode_token_time_s(
+                        speed.decode_tps, gpu.batch_slope, gpu.slots, others, gpu.mem_bandwidth_gbps
+                    )
+                out.append(_Site(ap_node(ap.id), s.model, res, ready_s, speed, token_s))
         sites = self._sites_of[user_id] = tuple(out)
         return sites
 
@@ -276,7 +291,10 @@ class CostTables:
         opts: list[Option] = []
         for site in self._sites(task.user):
             sp = site.speed
-            dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+            if site.decode_token_s is None:
+                dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+            else:
+                dur = gpu_op_time_s(in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s)
             q = quality.get(site.model)
             if q is None:
                 theta = inst.model_by_id[site.model].theta

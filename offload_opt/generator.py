@@ -21,9 +21,11 @@ from offload_opt._serde import fmt_value
 from offload_opt.catalogue import Catalogue, load_catalogue
 from offload_opt.instance import (
     AP,
+    GPU,
     MAX_DURATION_S,
     MAX_RELEASE_SPAN_S,
     MAX_SLOTS,
+    MAX_TOKENS,
     MAX_WEIGHT,
     RATE_MAX,
     Actual,
@@ -68,6 +70,8 @@ SCENARIO_INT_MAX: dict[str, int] = {
     "aps": 10_000,
     "models_per_ap": 64,
     "slots": MAX_SLOTS,
+    "gpus_per_ap": 64,
+    "stream_tokens": MAX_TOKENS,
     "tasks_per_user": MAX_GENERATED_TASKS,
     "min_subtasks": 64,
     "max_subtasks": 64,
@@ -123,7 +127,19 @@ class Scenario:
     edge_hardware: str = "edge-a100-80gb=0.5,edge-rtx4090=0.3,edge-l4=0.2"
     edge_models: str = "qwen2.5-7b,qwen2.5-14b,qwen2.5-32b,qwen2.5-72b,llama-3.1-8b,llama-3.1-70b"
     models_per_ap: int = 2
-    slots: int = 2  # concurrent slots per edge model server
+    # Edge serving (docs/model.md "Edge serving"). Each AP's edge server has up to gpus_per_ap GPUs of
+    # its hardware; 2 = models_per_ap, so by default every model has a GPU of its own, as vLLM serves
+    # (one model per server process, which claims the GPU's memory). slots caps B, the concurrent
+    # streams of a GPU: 8, the knee of the A100 sweep (parameters.yaml llm_inference.batching: beyond
+    # C=8 per-token latency rises and tail latency explodes); at 8 streams the RTX 4090 and L4 fits
+    # are 1.19x and 1.12x their batch-1 token time. The free memory may allow fewer.
+    slots: int = 8
+    gpus_per_ap: int = 2
+    # KV cache reserved per stream (tokens of context): a stream holds its prompt (40-120 tokens,
+    # + 256-1024 for an image, + 1000-4000 for a document: PAYLOAD_TOKENS) and its output (mean
+    # 220-740 by level, OUTPUT_TOKENS_BY_LEVEL); 4096 covers a mean stream (~1,100 tokens over the
+    # default mix) ~3.7 times, and the cache is paged, so B x 4096 bounds what B streams hold together.
+    stream_tokens: int = 4096
     payload_mix: str = "text=0.6,image=0.25,document=0.15"
     difficulty_mix: str = "1=43,2=90,3=105,4=128,5=134"  # MATH level weights (MATH-500 mix)
     tasks_per_user: int = 1
@@ -251,7 +267,9 @@ SCENARIO_HELP: dict[str, str] = {
     "edge_hardware": "edge server hardware mix, hardware=weight,...",
     "edge_models": "pool of models an AP may host, comma-separated (models/llms.yaml)",
     "models_per_ap": "model servers per AP (drawn from the pool, those that fit the hardware)",
-    "slots": "concurrent request slots per model server",
+    "slots": "most concurrent streams per edge GPU (its free memory may allow fewer)",
+    "gpus_per_ap": "GPUs per edge server (models share a GPU when there are fewer GPUs than models)",
+    "stream_tokens": "KV-cache tokens reserved per GPU stream (memory check)",
     "payload_mix": "payload kind mix: text, image, document weights",
     "difficulty_mix": "MATH level (1..5) weights of whole tasks",
     "tasks_per_user": "tasks each user releases",
@@ -282,6 +300,60 @@ def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
     names = list(mix)
     w = np.array([mix[n] for n in names], dtype=float)
     return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+
+def _weights_gb(cat: Catalogue, hardware: str, model: str) -> float:
+    """GPU memory of ``model`` at the precision of its speed profile on ``hardware`` (llms.yaml memory_gb)."""
+    return cat.models[model].memory_gb[cat.speed(hardware, model).quantisation]
+
+
+def _edge_server(
+    cat: Catalogue, hw: str, models: list[str], sc: Scenario, rng: np.random.Generator
+) -> tuple[tuple[GPU, ...], tuple[ModelServer, ...]]:
+    """The GPUs of one edge server and the models placed on them, so that every GPU's memory holds.
+
+    Models go, heaviest first, onto the GPU with the most free memory where their weights plus the KV
+    cache of one stream (of the largest KV per token on that GPU) still fit; a model that fits on no
+    GPU is left out, and a GPU left empty is not installed. Each GPU then runs
+    B = min(``slots``, streams its free memory holds) streams; hardware without a batching fit in the
+    catalogue runs one stream at a time. One backlog per GPU is drawn after the placement.
+    """
+    spec = cat.hardware[hw]
+    kv_gb = {m: sc.stream_tokens * cat.models[m].kv_bytes_per_token / 1e9 for m in models}
+    hosted: list[list[str]] = [[] for _ in range(sc.gpus_per_ap)]
+    used = [0.0] * sc.gpus_per_ap
+    for m in sorted(models, key=lambda m: (-_weights_gb(cat, hw, m), m)):
+        w = _weights_gb(cat, hw, m)
+        for g in sorted(range(sc.gpus_per_ap), key=lambda g: (used[g], g)):
+            kv = max(kv_gb[x] for x in [*hosted[g], m])
+            if used[g] + w + kv <= spec.memory_gb:
+                hosted[g].append(m)
+                used[g] += w
+                break
+    gpus: list[GPU] = []
+    servers: list[ModelServer] = []
+    for g in range(sc.gpus_per_ap):
+        if not hosted[g]:
+            continue
+        kv = max(kv_gb[m] for m in hosted[g])
+        fit_streams = int((spec.memory_gb - used[g]) / kv) if kv > 0 else sc.slots
+        streams = min(sc.slots, fit_streams) if spec.batch_slope is not None else 1
+        backlog = round(float(rng.uniform(0, sc.backlog_max_s)), 4)
+        gid = f"g{len(gpus)}"
+        gpus.append(
+            GPU(
+                gid,
+                spec.memory_gb,
+                spec.mem_bandwidth_gbps,
+                streams,
+                backlog,
+                spec.batch_slope or 0.0,
+                sc.stream_tokens,
+            )
+        )
+        servers.extend(ModelServer(m, gpu=gid) for m in sorted(hosted[g]))
+    servers.sort(key=lambda s: models.index(s.model))
+    return tuple(gpus), tuple(servers)
 
 
 def generate(
@@ -329,12 +401,18 @@ def generate(
             raise ValueError(f"edge_models: none of {pool} runs on edge hardware {hw!r}")
         n = min(sc.models_per_ap, len(fits))
         chosen = sorted(rng_edge.choice(len(fits), size=n, replace=False).tolist())
-        servers = tuple(
-            ModelServer(fits[i], sc.slots, round(float(rng_edge.uniform(0, sc.backlog_max_s)), 4))
-            for i in chosen
-        )
+        gpus, servers = _edge_server(cat, hw, [fits[i] for i in chosen], sc, rng_edge)
         aps.append(
-            AP(f"ap{k}", pos, channel, hw, servers, nss=2, tx_power_dbm=float(cat.wifi["tx_power_dbm"]["ap"]))
+            AP(
+                f"ap{k}",
+                pos,
+                channel,
+                hw,
+                servers,
+                nss=2,
+                tx_power_dbm=float(cat.wifi["tx_power_dbm"]["ap"]),
+                gpus=gpus,
+            )
         )
 
     # -- users and their links --
@@ -468,10 +546,18 @@ def generate(
         name=name or f"{'default' if sc == SCENARIOS['default'] else 'custom'}-s{seed}",
         objective=Objective("reward", sc.accuracy_weight, sc.latency_weight_per_s),
         physics=physics,
-        models=tuple(ModelInfo(m, cat.models[m].theta, cat.models[m].params_b) for m in used_models),
+        models=tuple(
+            ModelInfo(m, cat.models[m].theta, cat.models[m].params_b, cat.models[m].kv_bytes_per_token)
+            for m in used_models
+        ),
         speeds=tuple(
             SpeedEntry(
-                hw, m, cat.speed(hw, m).prefill_tps, cat.speed(hw, m).decode_tps, cat.speed(hw, m).setup_s
+                hw,
+                m,
+                cat.speed(hw, m).prefill_tps,
+                cat.speed(hw, m).decode_tps,
+                cat.speed(hw, m).setup_s,
+                _weights_gb(cat, hw, m),
             )
             for hw, m in used_pairs
         ),

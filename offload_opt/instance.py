@@ -52,6 +52,10 @@ MAX_SLOTS = 1024  # concurrent slots of one model server (each slot is a resourc
 MAX_WEIGHT = 1e6  # objective weights
 RATE_MIN, RATE_MAX = 1e-3, 1e9  # tokens/s and Mb/s: any rate outside is a unit error
 MAC_EFFICIENCY_MIN = 1e-9
+MAX_MEMORY_GB = 1e6  # GPU memory or model weights (a petabyte: any larger figure is a unit error)
+MAX_BANDWIDTH_GBPS = 1e6  # GPU memory bandwidth (GB/s)
+MAX_KV_BYTES_PER_TOKEN = 1e9  # KV cache per token of context (bytes)
+MAX_BATCH_SLOPE = 100.0  # relative per-stream slowdown per extra stream (the fits are ~0.02-0.03)
 PayloadKind = Literal["text", "image", "document"]
 
 
@@ -73,26 +77,40 @@ def _check_difficulty(name: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """An LLM as the instance sees it: its IRT ability ``theta`` (models/llms.yaml)."""
+    """An LLM as the instance sees it: its IRT ability ``theta`` (models/llms.yaml).
+
+    ``kv_bytes_per_token``: bytes of KV cache one token of context holds (K and V, all layers,
+    fp16); what the memory check of a GPU needs. 0 (the version-1 default) means unknown, which
+    only servers without a GPU may be.
+    """
 
     id: str
     theta: float
     params_b: float
+    kv_bytes_per_token: float = field(default=0.0, metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         check_id("id", self.id)
         check_positive("params_b", self.params_b)
+        check_nonneg("kv_bytes_per_token", self.kv_bytes_per_token)
+        check_max("kv_bytes_per_token", self.kv_bytes_per_token, MAX_KV_BYTES_PER_TOKEN)
 
 
 @dataclass(frozen=True)
 class SpeedEntry:
-    """Speed of one model on one hardware profile (models/speeds.yaml)."""
+    """Speed of one model on one hardware profile (models/speeds.yaml).
+
+    ``weights_gb``: GPU memory the model takes at this profile's precision (weights and runtime
+    overhead, models/llms.yaml ``memory_gb``); read by the memory check and by the decode-time
+    rule of models sharing a GPU. 0 (the version-1 default) means unknown.
+    """
 
     hardware: str
     model: str
     prefill_tps: float
     decode_tps: float
     setup_s: float
+    weights_gb: float = field(default=0.0, metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         check_positive("prefill_tps", self.prefill_tps)
@@ -101,6 +119,8 @@ class SpeedEntry:
         check_finite_range("decode_tps", self.decode_tps, RATE_MIN, RATE_MAX)
         check_nonneg("setup_s", self.setup_s)
         check_max("setup_s", self.setup_s, MAX_DURATION_S)
+        check_nonneg("weights_gb", self.weights_gb)
+        check_max("weights_gb", self.weights_gb, MAX_MEMORY_GB)
 
 
 @dataclass(frozen=True)
@@ -179,12 +199,59 @@ class User:
 
 
 @dataclass(frozen=True)
+class GPU:
+    """One GPU of an AP's edge server, shared by every model server that names it (docs/model.md
+    "Edge serving").
+
+    ``slots`` is B, the GPU's concurrent decode streams, shared by ALL its hosted models: each
+    is one unary resource ``srv:<ap>:<gpu>:<k>`` and every op on the GPU is timed at batch B
+    (physics.llm.decode_token_time_s). ``queue_backlog_s``: each slot is busy with work already
+    queued until then (an absolute time like the releases). ``batch_slope``: per-stream token
+    time grows by this fraction of the batch-1 time per extra stream (the fits
+    ``t(B) = t1 + k*B`` of the catalogue, slope = k / t(1)). ``stream_tokens``: context tokens
+    the KV cache is sized for per stream (memory check).
+    """
+
+    id: str
+    memory_gb: float
+    mem_bandwidth_gbps: float
+    slots: int = 1
+    queue_backlog_s: float = 0.0
+    batch_slope: float = 0.0
+    stream_tokens: int = 4096
+
+    def __post_init__(self) -> None:
+        check_key_id("id", self.id)
+        for name, top in (("memory_gb", MAX_MEMORY_GB), ("mem_bandwidth_gbps", MAX_BANDWIDTH_GBPS)):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"{name}: must be > 0, got {fmt_value(value)}")
+            check_max(name, value, top)
+        if self.slots < 1:
+            raise ValueError(f"slots: must be >= 1, got {fmt_value(self.slots)}")
+        check_max("slots", self.slots, MAX_SLOTS)
+        check_nonneg("queue_backlog_s", self.queue_backlog_s)
+        check_max("queue_backlog_s", self.queue_backlog_s, MAX_RELEASE_S + MAX_RELEASE_SPAN_S)
+        check_nonneg("batch_slope", self.batch_slope)
+        check_max("batch_slope", self.batch_slope, MAX_BATCH_SLOPE)
+        check_positive("stream_tokens", self.stream_tokens)
+        check_max("stream_tokens", self.stream_tokens, MAX_TOKENS)
+
+
+@dataclass(frozen=True)
 class ModelServer:
-    """One model served at an AP's edge server with ``slots`` concurrent requests."""
+    """One model served at an AP's edge server.
+
+    Without ``gpu`` (version 1): the server has its own ``slots`` concurrent requests and
+    ``queue_backlog_s``. With ``gpu``: it runs on that GPU of the AP and shares the GPU's slots
+    and backlog with the other models there; its own ``slots`` / ``queue_backlog_s`` then stay
+    at their defaults.
+    """
 
     model: str
     slots: int = 1
     queue_backlog_s: float = 0.0
+    gpu: str | None = field(default=None, metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         if self.slots < 1:
@@ -192,11 +259,33 @@ class ModelServer:
         check_max("slots", self.slots, MAX_SLOTS)
         check_nonneg("queue_backlog_s", self.queue_backlog_s)
         check_max("queue_backlog_s", self.queue_backlog_s, MAX_RELEASE_S + MAX_RELEASE_SPAN_S)
+        if self.gpu is not None:
+            check_key_id("gpu", self.gpu)
+            if self.slots != 1:
+                raise ValueError(
+                    f"slots: a server on gpu {self.gpu!r} uses the GPU's slots; leave slots at 1, "
+                    f"got {fmt_value(self.slots)}"
+                )
+            if self.queue_backlog_s != 0.0:
+                raise ValueError(
+                    f"queue_backlog_s: a server on gpu {self.gpu!r} uses the GPU's backlog; leave it at 0, "
+                    f"got {fmt_value(self.queue_backlog_s)}"
+                )
+
+
+@dataclass(frozen=True)
+class SlotGroup:
+    """Identical unary slots that a set of models share: a GPU, or (version 1) one model server."""
+
+    id: str  # the GPU id, or the model id of a server without GPU
+    slots: int
+    queue_backlog_s: float
+    models: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class AP:
-    """An access point with its edge server."""
+    """An access point with its edge server (``gpus``: its GPUs; none = version-1 servers)."""
 
     id: str
     position_m: tuple[float, float]
@@ -205,6 +294,7 @@ class AP:
     servers: tuple[ModelServer, ...] = ()
     nss: int = 2
     tx_power_dbm: float = 20.0
+    gpus: tuple[GPU, ...] = field(default=(), metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         check_id("id", self.id)
@@ -213,6 +303,42 @@ class AP:
         for i, m in enumerate(models):
             if m in models[:i]:
                 raise ValueError(f"servers[{i}].model: model {m!r} listed twice")
+        gpu_ids = [g.id for g in self.gpus]
+        for i, gid in enumerate(gpu_ids):
+            if gid in gpu_ids[:i]:
+                raise ValueError(f"gpus[{i}].id: gpu {gid!r} listed twice")
+            if gid in models:  # slot resources srv:<ap>:<gpu|model>:<k> must name one thing
+                raise ValueError(f"gpus[{i}].id: {gid!r} is also a model id on this AP; rename the GPU")
+        for j, srv in enumerate(self.servers):
+            if self.gpus and srv.gpu is None:
+                raise ValueError(
+                    f"servers[{j}].gpu: the AP has gpus, so every server names one (model {srv.model!r})"
+                )
+            if srv.gpu is not None and srv.gpu not in gpu_ids:
+                raise ValueError(f"servers[{j}].gpu: unknown gpu {srv.gpu!r} (gpus of this AP: {gpu_ids})")
+        hosted = {s.gpu for s in self.servers}
+        for i, g in enumerate(self.gpus):
+            if g.id not in hosted:
+                raise ValueError(f"gpus[{i}]: gpu {g.id!r} hosts no model")
+
+    @property
+    def slot_groups(self) -> tuple[SlotGroup, ...]:
+        """The AP's groups of identical slots: one per GPU, or one per server without GPU (v1)."""
+        if not self.gpus:
+            return tuple(SlotGroup(s.model, s.slots, s.queue_backlog_s, (s.model,)) for s in self.servers)
+        return tuple(
+            SlotGroup(g.id, g.slots, g.queue_backlog_s, tuple(s.model for s in self.servers if s.gpu == g.id))
+            for g in self.gpus
+        )
+
+    @property
+    def group_of_model(self) -> dict[str, SlotGroup]:
+        """model id -> the slot group it runs in."""
+        return {m: grp for grp in self.slot_groups for m in grp.models}
+
+    @property
+    def gpu_by_id(self) -> dict[str, GPU]:
+        return {g.id: g for g in self.gpus}
 
 
 @dataclass(frozen=True)
@@ -593,6 +719,8 @@ class Instance:
                         f"aps[{i}].servers[{j}].model: no speed entry for model {srv.model!r} "
                         f"on hardware {a.hardware!r}"
                     )
+            for k, gpu in enumerate(a.gpus):
+                self._check_gpu_memory(i, k, a, gpu)
         users = {u.id for u in self.users}
         aps = {a.id for a in self.aps}
         defaults = [b for b in self.backhaul if b.ap_a is None and b.ap_b is None]
@@ -643,6 +771,12 @@ class Instance:
                         f"aps[{i}].servers[{j}].queue_backlog_s: must be within {MAX_RELEASE_SPAN_S:g} s "
                         f"of the earliest release ({origin!r} s), got {server.queue_backlog_s!r}"
                     )
+            for k, gpu in enumerate(a.gpus):
+                if gpu.queue_backlog_s - origin > MAX_RELEASE_SPAN_S:
+                    raise ValueError(
+                        f"aps[{i}].gpus[{k}].queue_backlog_s: must be within {MAX_RELEASE_SPAN_S:g} s "
+                        f"of the earliest release ({origin!r} s), got {gpu.queue_backlog_s!r}"
+                    )
         for i, t in enumerate(self.tasks):
             if t.user not in users:
                 raise ValueError(f"tasks[{i}].user: unknown user {t.user!r}")
@@ -650,6 +784,33 @@ class Instance:
                 raise ValueError(
                     f"tasks[{i}].user: user {t.user!r} has no local model and reaches no AP with a model server"
                 )
+
+    def _check_gpu_memory(self, i: int, k: int, ap: AP, gpu: GPU) -> None:
+        """The models on a GPU fit its memory: weights + KV cache of ``slots`` streams (docs/model.md).
+
+        Any slot may hold a stream of any hosted model, so the KV cache is sized with the largest
+        ``kv_bytes_per_token`` among them.
+        """
+        need = gpu_memory_need_gb(self, ap, gpu)
+        for j, srv in enumerate(ap.servers):
+            if srv.gpu != gpu.id:
+                continue
+            if not self.speed_of[(ap.hardware, srv.model)].weights_gb > 0:
+                raise ValueError(
+                    f"speeds: the entry for model {srv.model!r} on hardware {ap.hardware!r} needs weights_gb > 0 "
+                    f"(aps[{i}].servers[{j}] runs on a GPU)"
+                )
+            if not self.model_by_id[srv.model].kv_bytes_per_token > 0:
+                raise ValueError(
+                    f"models: model {srv.model!r} needs kv_bytes_per_token > 0 (aps[{i}].servers[{j}] runs on a GPU)"
+                )
+        weights_gb, kv_gb = need
+        if weights_gb + kv_gb > gpu.memory_gb * (1 + 1e-12):
+            raise ValueError(
+                f"aps[{i}].gpus[{k}].memory_gb: hosted models need {weights_gb + kv_gb:.1f} GB (weights "
+                f"{weights_gb:.1f} + KV cache {kv_gb:.1f} for {gpu.slots} streams of {gpu.stream_tokens} tokens), "
+                f"the GPU has {gpu.memory_gb:g} GB"
+            )
 
     # -- derived index tables (computed once per object; the object never changes) --
 
@@ -741,6 +902,15 @@ class Instance:
     def digest(self) -> str:
         """A short content hash identifying the instance in results tables."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def gpu_memory_need_gb(instance: Instance, ap: AP, gpu: GPU) -> tuple[float, float]:
+    """(weights GB, KV-cache GB) the models hosted on ``gpu`` need: the sum of their ``weights_gb``
+    and ``slots x stream_tokens x max kv_bytes_per_token / 1e9`` (any slot may serve any model)."""
+    hosted = [s.model for s in ap.servers if s.gpu == gpu.id]
+    weights_gb = sum(instance.speed_of[(ap.hardware, m)].weights_gb for m in hosted)
+    kv = max((instance.model_by_id[m].kv_bytes_per_token for m in hosted), default=0.0)
+    return weights_gb, gpu.slots * gpu.stream_tokens * kv / 1e9
 
 
 MAX_JSON_BYTES = 512 * 2**20  # 512 MiB: ten times a 50,000-task instance; larger files are refused

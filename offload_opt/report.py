@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from offload_opt.evaluator import Evaluation
-from offload_opt.instance import Instance
+from offload_opt.instance import Instance, gpu_memory_need_gb
 from offload_opt.solvers.base import Result
 
 
@@ -24,6 +24,25 @@ def _frame(rows: list[dict[str, Any]]) -> str:
 
 
 FAST_TABLE_ROWS = 2000  # show's tables from this many rows are laid out without pandas
+
+
+AP_MODELS_V1 = "models (slots, backlog_s)"
+AP_MODELS_GPU = "gpu[models] (slots, backlog_s, GB needed/GB)"
+
+
+def _ap_models(inst, a) -> str:
+    """The edge server in one cell: per GPU its models, slots, backlog and memory (weights + KV cache
+    needed / the GPU's); for a version-1 AP, per model server."""
+    if not a.gpus:
+        return "; ".join(f"{s.model} ({s.slots}, {s.queue_backlog_s:g})" for s in a.servers)
+    cells = []
+    for g, grp in zip(a.gpus, a.slot_groups, strict=True):
+        weights_gb, kv_gb = gpu_memory_need_gb(inst, a, g)
+        cells.append(
+            f"{g.id}[{', '.join(grp.models)}] ({g.slots}, {g.queue_backlog_s:g}, "
+            f"{weights_gb + kv_gb:.1f}/{g.memory_gb:g})"
+        )
+    return "; ".join(cells)
 
 
 def _show_frame(rows: list[dict[str, Any]]) -> str:
@@ -133,9 +152,7 @@ def show_instance(inst: Instance) -> str:
                     "y_m": a.position_m[1],
                     "channel": a.channel,
                     "hardware": a.hardware,
-                    "models (slots, backlog_s)": "; ".join(
-                        f"{s.model} ({s.slots}, {s.queue_backlog_s:g})" for s in a.servers
-                    ),
+                    (AP_MODELS_GPU if any(x.gpus for x in inst.aps) else AP_MODELS_V1): _ap_models(inst, a),
                 }
                 for a in inst.aps
             ]

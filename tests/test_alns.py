@@ -88,14 +88,18 @@ def test_a_wall_clock_limit_is_an_option_that_says_it_is_machine_dependent():
     assert res.info["stopped_by"] == "time_limit" and res.info["deterministic"] is False
 
 
-# deadline cases: (users, seed, deadline_s) where the MIP finds a feasible schedule (measured: optimal
-# 1.5871 and 1.9267 reward) but greedy and best-single-mode miss a deadline
-DEADLINE_CASES = [(4, 1, 6.0), (4, 4, 6.0)]
+# deadline cases: (users, seed, deadline_s, GPU slots) where the MIP finds a feasible schedule (measured
+# with the edge-GPU model: optimal 0.7756 and 1.5425 reward, both reached by ALNS) but greedy and
+# best-single-mode miss a deadline. Such cases are rare: with the default 8 GPU slots, 1 of 202
+# greedy-missing instances (users 3-6, deadline 5, 6 or 8 s, seeds 0-19) was repaired by ALNS.
+DEADLINE_CASES = [(3, 1, 6.0, 8), (4, 1, 6.0, 2)]
 
 
-@pytest.mark.parametrize(("users", "seed", "deadline_s"), DEADLINE_CASES)
-def test_tight_deadlines_are_met_where_the_constructive_heuristics_miss_them(users, seed, deadline_s):
-    costs = build_costs(generate("default", seed=seed, users=users, aps=2, deadline_s=deadline_s))
+@pytest.mark.parametrize(("users", "seed", "deadline_s", "slots"), DEADLINE_CASES)
+def test_tight_deadlines_are_met_where_the_constructive_heuristics_miss_them(users, seed, deadline_s, slots):
+    costs = build_costs(
+        generate("default", seed=seed, users=users, aps=2, deadline_s=deadline_s, slots=slots)
+    )
     assert solve(costs, "greedy").status == "error"  # the case is hard: the constructive start misses
     res = solve(costs, "alns")
     assert res.status == "ok" and res.evaluation.feasible, res.info
@@ -133,7 +137,9 @@ def test_explicit_form_is_no_worse_than_heft():
     ],
 )
 def test_bad_options_are_one_line_errors_naming_the_option(options, field):
-    with pytest.raises(ValueError, match=f"^option {field if field != 'unknown option' else 'no_such'}") as err:
+    with pytest.raises(
+        ValueError, match=f"^option {field if field != 'unknown option' else 'no_such'}"
+    ) as err:
         parse_options("alns", options)
     assert "\n" not in str(err.value)
 

@@ -156,7 +156,30 @@ class Reference:
         kind, ident = node.split(":", 1)
         hw = self.inst.user_by_id[ident].hardware if kind == "user" else self.inst.ap_by_id[ident].hardware
         sp = self.inst.speed_of[(hw, model)]
-        return compute_time_s(op.in_tokens, op.out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+        gpu = self.gpu_of(ident, model) if kind == "ap" else None
+        if gpu is None:
+            return compute_time_s(op.in_tokens, op.out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+        # docs/model.md "Edge serving": decode at batch B, plus one weight read per token of each of the
+        # heaviest B - 1 other models on the GPU; prefill and setup at batch 1
+        ap = self.inst.ap_by_id[ident]
+        others = sorted(
+            (
+                self.inst.speed_of[(hw, s.model)].weights_gb
+                for s in ap.servers
+                if s.gpu == gpu.id and s.model != model
+            ),
+            reverse=True,
+        )
+        token_s = (1 + gpu.batch_slope * (gpu.slots - 1)) / sp.decode_tps + sum(
+            others[: gpu.slots - 1]
+        ) / gpu.mem_bandwidth_gbps
+        return sp.setup_s + op.in_tokens / sp.prefill_tps + op.out_tokens * token_s
+
+    def gpu_of(self, ap_id: str, model: str | None):
+        """The GPU ``model`` runs on at ``ap_id`` (None: a version-1 server with its own slots)."""
+        ap = self.inst.ap_by_id[ap_id]
+        server = next(s for s in ap.servers if s.model == model)
+        return None if server.gpu is None else next(g for g in ap.gpus if g.id == server.gpu)
 
     def quality(self, model: str, difficulty: float) -> float:
         ph = self.inst.physics
@@ -200,8 +223,13 @@ class Reference:
             else:
                 ap = p.node.split(":", 1)[1]
                 server = next(s for s in inst.ap_by_id[ap].servers if s.model == p.model)
-                assert 0 <= p.slot < server.slots
-                res, backlog = f"srv:{ap}:{p.model}:{p.slot}", server.queue_backlog_s
+                gpu = self.gpu_of(ap, p.model)
+                if gpu is None:
+                    assert 0 <= p.slot < server.slots
+                    res, backlog = f"srv:{ap}:{p.model}:{p.slot}", server.queue_backlog_s
+                else:  # the GPU's slots, shared by all its models
+                    assert 0 <= p.slot < gpu.slots
+                    res, backlog = f"srv:{ap}:{gpu.id}:{p.slot}", gpu.queue_backlog_s
             key = f"{task.id}/{o.name}"
             dur = self.op_duration(p.node, p.model, o)
             preds = [f"{task.id}/in>{o.name}"] + [f"{task.id}/{i}>{o.name}" for i in o.inputs]
@@ -432,6 +460,7 @@ def instances(draw) -> Instance:
         models_per_ap=draw(st.integers(1, 2)),
         channel_plan=draw(st.sampled_from(["separate", "co-channel"])),
         slots=draw(st.integers(1, 3)),
+        gpus_per_ap=draw(st.integers(1, 2)),  # 1: models may share a GPU
         backlog_max_s=draw(st.sampled_from([0.0, 1.0, 5.0])),
         tasks_per_user=draw(st.integers(1, 2)),
         dependency_density=draw(st.sampled_from([0.0, 0.3, 0.8])),
@@ -449,12 +478,19 @@ def solved(inst: Instance, name: str) -> Solution | None:
     return solve(inst, name, seed=0, **SOLVER_OPTIONS.get(name, {})).solution
 
 
+def _slots(inst: Instance, ap_id: str, model: str) -> int:
+    """Slots an op of ``model`` at ``ap_id`` may take: its GPU's, or (version 1) its server's."""
+    ap = inst.ap_by_id[ap_id]
+    server = next(s for s in ap.servers if s.model == model)
+    return server.slots if server.gpu is None else next(g.slots for g in ap.gpus if g.id == server.gpu)
+
+
 def op_options(inst: Instance, task: Task) -> list[tuple[str, str, int]]:
     """(node, model, slots) of every option an op of ``task`` may use."""
     user = inst.user_by_id[task.user]
     out = [(f"user:{user.id}", m, 1) for m in user.local_models]
     for ap in inst.links_of_user[user.id]:
-        out += [(f"ap:{ap}", s.model, s.slots) for s in inst.ap_by_id[ap].servers]
+        out += [(f"ap:{ap}", s.model, _slots(inst, ap, s.model)) for s in inst.ap_by_id[ap].servers]
     return out
 
 
@@ -556,7 +592,7 @@ def break_solution(inst: Instance, sol: Solution, rng: random.Random) -> tuple[s
         ap = inst.ap_by_id[rng.choice(aps)]
         if kind == "bad-slot" and ap.servers:
             server = rng.choice(ap.servers)
-            p = Placement(d.placements[i].op, f"ap:{ap.id}", server.model, server.slots)
+            p = Placement(d.placements[i].op, f"ap:{ap.id}", server.model, _slots(inst, ap.id, server.model))
         else:
             hosted = {x.model for x in ap.servers}
             p = Placement(

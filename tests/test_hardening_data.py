@@ -9,6 +9,7 @@ naming the field and the CLI exits with code 2.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -177,13 +178,19 @@ def test_releases_spread_beyond_the_horizon_are_rejected():
 
 
 def _unix_shifted(inst: Instance, shift_s: float) -> Instance:
-    """The same instance with every absolute time (releases, server backlogs) moved by ``shift_s``."""
+    """The same instance with every absolute time (releases, server and GPU backlogs) moved by ``shift_s``."""
     aps = tuple(
         a.__class__(
             **{
                 **a.__dict__,
                 "servers": tuple(
-                    s.__class__(s.model, s.slots, s.queue_backlog_s + shift_s) for s in a.servers
+                    dataclasses.replace(s, queue_backlog_s=s.queue_backlog_s + shift_s)
+                    if s.gpu is None
+                    else s
+                    for s in a.servers
+                ),
+                "gpus": tuple(
+                    dataclasses.replace(g, queue_backlog_s=g.queue_backlog_s + shift_s) for g in a.gpus
                 ),
             }
         )
@@ -200,7 +207,12 @@ def _dyadic(inst: Instance) -> Instance:
             **{
                 **a.__dict__,
                 "servers": tuple(
-                    s.__class__(s.model, s.slots, round(s.queue_backlog_s * 1024) / 1024) for s in a.servers
+                    dataclasses.replace(s, queue_backlog_s=round(s.queue_backlog_s * 1024) / 1024)
+                    for s in a.servers
+                ),
+                "gpus": tuple(
+                    dataclasses.replace(g, queue_backlog_s=round(g.queue_backlog_s * 1024) / 1024)
+                    for g in a.gpus
                 ),
             }
         )

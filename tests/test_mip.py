@@ -302,7 +302,8 @@ def test_heuristic_solutions_satisfy_every_constraint(seed, capacity, time_grid)
 def test_lp_floors_keep_the_optimum(seed):
     """The LP floors (other tasks' LP maximum subtracted from the incumbent) never exceed what a
     task earns in an optimal solution, and they are at least the contention-free floors."""
-    costs = generated(seed, users=4, aps=2, max_subtasks=3)
+    # 2 slots per GPU: the tasks contend for the edge, so the LP has something to tighten
+    costs = generated(seed, users=4, aps=2, max_subtasks=3, slots=2)
     r = solve(costs, "mip", time_limit=60, mip_gap=0.0)
     assert r.termination == "optimal", r.info
     st = Structure.build(costs)

@@ -39,7 +39,7 @@ def test_one_task_at_a_time_equals_the_evaluator():
 
 def test_history_under_contention_equals_the_evaluator():
     """Arrival epoch with queues: every task's latency == the evaluator's on the whole history, to 1e-9."""
-    res = simulate("small", policy="greedy", rate=0.2, duration_s=120.0, seed=5)
+    res = simulate("small", policy="greedy", rate=0.2, duration_s=120.0, seed=5, slots=1)
     assert len(res.rows) > 10
     ev = evaluate(build_costs(res.instance, actual=True), res.solution)
     assert not [v for v in ev.violations if "deadline" not in v]
@@ -356,7 +356,7 @@ def test_queue_lengths_count_decided_unfinished_ops():
 def test_channel_carries_a_new_request_before_answers_scheduled_later():
     """A shared channel is not reserved in decision order: a new request goes out while earlier tasks
     are still queued at the servers, so an overloaded edge is kept busy (GPU utilisation near 1)."""
-    res = simulate("small", policy="nearest-edge", rate=1.0, duration_s=200.0, seed=0)
+    res = simulate("small", policy="nearest-edge", rate=1.0, duration_s=200.0, seed=0, slots=2)
     a = res.activities
     ins = a[a["key"].str.endswith("in>whole") & a["resource"].notna()]
     outs = a[a["key"].str.endswith("whole>out") & a["resource"].notna()]

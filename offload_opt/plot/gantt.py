@@ -149,14 +149,14 @@ def plot_schedule(
 
 
 def server_backlog(instance) -> dict[str, float]:
-    """Resource -> queue backlog (s) of every edge model-server slot of a wireless instance."""
+    """Resource -> queue backlog (s) of every edge slot (GPU slot, or v1 model-server slot)."""
     from offload_opt.costs import server_resource
 
     return {
-        server_resource(a.id, s.model, k): s.queue_backlog_s
+        server_resource(a.id, g.id, k): g.queue_backlog_s
         for a in instance.aps
-        for s in a.servers
-        for k in range(s.slots)
+        for g in a.slot_groups
+        for k in range(g.slots)
     }
 
 

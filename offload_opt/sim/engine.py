@@ -24,9 +24,9 @@ Epoch rules (``epoch``):
 
 What the policy sees of the committed state: the release of every pending
 task is the epoch (time is shifted so that the epoch is 0; the time already
-waited is a constant that no decision can change), and each model server's
-``queue_backlog_s`` is the time until its earliest slot is free (its slots
-are then used in order of their free time). A busy device is passed as the
+waited is a constant that no decision can change), and each slot group's
+(a GPU's, or a version-1 model server's) ``queue_backlog_s`` is the time until
+its earliest slot is free (its slots are then used in order of their free time). A busy device is passed as the
 earliest start (``Option.ready_s``) of the local options on it, which is
 exact since a device is one resource. The static model has no way to say
 that a channel is busy until some time, so the policy does not see that
@@ -163,7 +163,9 @@ class _ExecCosts(CostTables):
 
     def __init__(self, instance: Instance, holds: list[tuple[str, str, float, float]]):
         """``holds``: (task id, resource, ready_s, duration_s) of each hold."""
-        super().__init__(instance, actual=True, time_origin_s=0.0)  # holds are in the simulation's absolute frame
+        super().__init__(
+            instance, actual=True, time_origin_s=0.0
+        )  # holds are in the simulation's absolute frame
         extra = tuple(
             TaskCosts(
                 tid,
@@ -392,9 +394,9 @@ class _Simulator:
         # resource -> time it is free of every frozen activity (server slots start with their backlog)
         self.base_free: dict[str, float] = {}
         for ap in net.aps:
-            for s in ap.servers:
-                for k in range(s.slots):
-                    self.base_free[server_resource(ap.id, s.model, k)] = s.queue_backlog_s
+            for grp in ap.slot_groups:  # a GPU's slots (shared by its models), or a v1 server's
+                for k in range(grp.slots):
+                    self.base_free[server_resource(ap.id, grp.id, k)] = grp.queue_backlog_s
         self.window: list[_Decided] = []  # decided at the last epoch, may still be revised
         self.window_seq: dict[str, list[str]] = {}  # their order on each device and server slot
         self.window_t_dec = 0.0  # when they were decided
@@ -484,7 +486,7 @@ class _Simulator:
         charge = res.runtime_s if self.charge_measured else self.charge_fixed_s
         t_dec = t + charge
         predicted = {m.task: m for m in res.evaluation.tasks}
-        decisions = [_remap_decision(d, slot_map) for d in res.solution.decisions]
+        decisions = [_remap_decision(d, slot_map, self.net) for d in res.solution.decisions]
         new_seq = {slot_map.get(s.resource, s.resource): list(s.activities) for s in res.solution.sequences}
         other = {r: v for r, v in new_seq.items() if not r.startswith(CHANNEL_PREFIX)}
         chans = {r: v for r, v in new_seq.items() if r.startswith(CHANNEL_PREFIX)}
@@ -638,18 +640,31 @@ class _Simulator:
         slot_map: dict[str, str] = {}
         aps: list[AP] = []
         for ap in self.net.aps:
-            servers = []
-            for s in ap.servers:
-                slots = [server_resource(ap.id, s.model, k) for k in range(s.slots)]
-                order = sorted(range(s.slots), key=lambda k: (free.get(slots[k], 0.0), k))
+            backlogs: dict[str, float] = {}
+            for grp in ap.slot_groups:
+                slots = [server_resource(ap.id, grp.id, k) for k in range(grp.slots)]
+                order = sorted(range(grp.slots), key=lambda k: (free.get(slots[k], 0.0), k))
                 for j, k in enumerate(order):
                     slot_map[slots[j]] = slots[k]
-                backlog = max(0.0, free.get(slots[order[0]], 0.0) - origin)
-                servers.append(
-                    dataclasses.replace(s, queue_backlog_s=backlog) if backlog != s.queue_backlog_s else s
+                backlogs[grp.id] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
+            if ap.gpus:
+                gpus = tuple(
+                    dataclasses.replace(g, queue_backlog_s=backlogs[g.id])
+                    if backlogs[g.id] != g.queue_backlog_s
+                    else g
+                    for g in ap.gpus
                 )
-            changed = any(a is not b for a, b in zip(servers, ap.servers, strict=True))
-            aps.append(dataclasses.replace(ap, servers=tuple(servers)) if changed else ap)
+                changed = any(a is not b for a, b in zip(gpus, ap.gpus, strict=True))
+                aps.append(dataclasses.replace(ap, gpus=gpus) if changed else ap)
+            else:
+                servers = tuple(
+                    dataclasses.replace(s, queue_backlog_s=backlogs[s.model])
+                    if backlogs[s.model] != s.queue_backlog_s
+                    else s
+                    for s in ap.servers
+                )
+                changed = any(a is not b for a, b in zip(servers, ap.servers, strict=True))
+                aps.append(dataclasses.replace(ap, servers=servers) if changed else ap)
         tasks = []
         for a in pending:
             task = a.task
@@ -726,12 +741,13 @@ class _Simulator:
         )
 
 
-def _remap_decision(d: TaskDecision, slot_map: dict[str, str]) -> TaskDecision:
+def _remap_decision(d: TaskDecision, slot_map: dict[str, str], net: Instance) -> TaskDecision:
     """The planner's slot numbers turned into the actual slots (used in order of their free time)."""
     out = []
     for p in d.placements:
         if p.node.startswith("ap:") and p.model is not None:
-            res = slot_map.get(server_resource(p.node.removeprefix("ap:"), p.model, p.slot))
+            ap = net.ap_by_id[p.node.removeprefix("ap:")]
+            res = slot_map.get(server_resource(ap.id, ap.group_of_model[p.model].id, p.slot))
             if res is not None:
                 p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
         out.append(p)
@@ -775,7 +791,7 @@ def summarise(
         float((np.minimum(fin, h) - np.minimum(arr, h)).clip(min=0).sum() / h) if h > 0 else math.nan
     )
     out["in_system_at_horizon"] = int(((arr <= h) & (fin > h)).sum())
-    n_slots = sum(s.slots for a in net.aps for s in a.servers)
+    n_slots = sum(g.slots for a in net.aps for g in a.slot_groups)  # GPU slots (v1: server slots)
     out["gpu_utilisation"] = _busy_within(acts, "srv:", h) / (n_slots * h) if n_slots and h > 0 else math.nan
     n_chan = len(net.channels)
     out["channel_utilisation"] = (
@@ -809,8 +825,8 @@ def is_saturated(rows: pd.DataFrame, horizon_s: float) -> bool:
 def queue_lengths(result: SimResult, per: Callable[[str], str] | None = None) -> dict[str, pd.Series]:
     """Ops decided for each model server and not finished yet, as a step series over time.
 
-    ``per`` maps a slot resource ``srv:<ap>:<model>:<slot>`` to the series name
-    (default: the model server, all its slots together).
+    ``per`` maps a slot resource ``srv:<ap>:<gpu>:<slot>`` (v1: ``srv:<ap>:<model>:<slot>``) to the
+    series name (default: the GPU or v1 model server, all its slots together).
     """
     acts = result.activities
     ops = acts[acts["resource"].fillna("").str.startswith("srv:")]
