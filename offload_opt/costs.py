@@ -334,7 +334,9 @@ class CostTables:
             for i, s in enumerate(dec.subtasks):
                 parents = [index[p] for p in dict.fromkeys(s.parents)]
                 in_tokens = s.input_tokens + sum(outs[p] for p in parents)
-                diff, share = self._decomposed_rating(w_diff, self._value(s.difficulty, s.actual, "difficulty"))
+                diff, share = self._decomposed_rating(
+                    w_diff, self._value(s.difficulty, s.actual, "difficulty")
+                )
                 ops.append(Op(s.id, self._options(task, diff, in_tokens, outs[i], share)))
                 flows.append(
                     Flow(
@@ -345,8 +347,12 @@ class CostTables:
             agg = dec.aggregation
             a = len(ops)
             a_out = self._value(agg.output_tokens, agg.actual, "output_tokens")
-            a_diff, a_share = self._decomposed_rating(w_diff, self._value(agg.difficulty, agg.actual, "difficulty"))
-            ops.append(Op("agg", self._options(task, a_diff, agg.input_tokens + sum(outs), a_out, a_share), True))
+            a_diff, a_share = self._decomposed_rating(
+                w_diff, self._value(agg.difficulty, agg.actual, "difficulty")
+            )
+            ops.append(
+                Op("agg", self._options(task, a_diff, agg.input_tokens + sum(outs), a_out, a_share), True)
+            )
             flows.append(Flow(SOURCE, a, text_bytes(agg.input_tokens)))
             flows.extend(Flow(i, a, text_bytes(outs[i])) for i in range(len(dec.subtasks)))
             flows.append(Flow(a, SINK, text_bytes(a_out)))

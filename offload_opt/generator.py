@@ -420,7 +420,10 @@ def generate(
                     for sid, sd, s_in, s_out, parents, uses in subs
                 ),
                 Aggregation(
-                    predict_diff(agg_d, op_floor(agg_d)), agg_in, predict_tokens(agg_out), Actual(agg_d, agg_out)
+                    predict_diff(agg_d, op_floor(agg_d)),
+                    agg_in,
+                    predict_tokens(agg_out),
+                    Actual(agg_d, agg_out),
                 ),
             )
             whole = WholeEstimate(predict_diff(true_d), predict_tokens(true_out), Actual(true_d, true_out))

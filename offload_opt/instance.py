@@ -147,8 +147,9 @@ class PhysicsSettings:
             raise ValueError(
                 f"composition: unknown rule {fmt_value(self.composition)} (one of {', '.join(COMPOSITION_RULES)})"
             )
-        if not (isinstance(self.decomposition_uplift, (int, float)) and 0.0 <= self.decomposition_uplift < 1.0):
-            raise ValueError(f"decomposition_uplift: must be in [0, 1), got {fmt_value(self.decomposition_uplift)}")
+        uplift = self.decomposition_uplift
+        if not (isinstance(uplift, (int, float)) and 0.0 <= uplift < 1.0):
+            raise ValueError(f"decomposition_uplift: must be in [0, 1), got {fmt_value(uplift)}")
         if self.composition == "product":
             if self.decomposition_uplift != 0.0:
                 raise ValueError(
@@ -604,9 +605,13 @@ class Instance:
             dec = t.decomposition
             if dec is None:
                 continue
-            ops = [(f"subtasks[{j}]", s) for j, s in enumerate(dec.subtasks)] + [("aggregation", dec.aggregation)]
+            ops: list[tuple[str, Subtask | Aggregation]] = [
+                (f"subtasks[{j}]", s) for j, s in enumerate(dec.subtasks)
+            ]
+            ops.append(("aggregation", dec.aggregation))
             for where, op in ops:
-                for name, d in (("difficulty", op.difficulty), ("actual.difficulty", op.actual and op.actual.difficulty)):
+                actual = op.actual.difficulty if op.actual is not None else None
+                for name, d in (("difficulty", op.difficulty), ("actual.difficulty", actual)):
                     if d is not None and d < DIFFICULTY_MIN:
                         raise ValueError(
                             f"tasks[{i}].decomposition.{where}.{name}: composition 'product' needs a MATH level "

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+
 def difficulty_to_b(difficulty: float, b_levels: Sequence[float]) -> float:
     """IRT difficulty ``b`` of a MATH difficulty in [1, len(b_levels)], linear between levels."""
     n = len(b_levels)
@@ -60,7 +61,9 @@ def _check_work_levels(work_levels: Sequence[float]) -> None:
     prev = 0.0
     for i, w in enumerate(work_levels):
         if not (math.isfinite(w) and w > prev):
-            raise ValueError(f"work_levels[{i}]: must be finite and above the level below (0 below level 1), got {w!r}")
+            raise ValueError(
+                f"work_levels[{i}]: must be finite and above the level below (0 below level 1), got {w!r}"
+            )
         prev = w
 
 
