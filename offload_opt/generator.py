@@ -352,6 +352,10 @@ def generate(
 
     # -- tasks: truth first, then the planner's noisy predictions --
     work_levels = cat.quality.work_levels
+    if len(work_levels) != 5:  # the work-share rule needs the work of MATH levels 1..5
+        raise ValueError(
+            f"quality.yaml: decomposition.work_levels must give 5 MATH levels, got {len(work_levels)}"
+        )
     sd_diff, sigma_tok = PLANNER_PROFILES[sc.planner]
     levels = _mix(sc.difficulty_mix)
     payloads = _mix(sc.payload_mix)

@@ -88,9 +88,10 @@ def test_a_wall_clock_limit_is_an_option_that_says_it_is_machine_dependent():
     assert res.info["stopped_by"] == "time_limit" and res.info["deterministic"] is False
 
 
-# deadline cases: (users, seed, deadline_s) where the MIP finds a feasible schedule (measured: optimal
-# 1.5871 and 1.9267 reward) but greedy and best-single-mode miss a deadline
-DEADLINE_CASES = [(4, 1, 6.0), (4, 4, 6.0)]
+# deadline cases: (users, seed, deadline_s) where a feasible schedule exists but greedy misses a deadline;
+# re-chosen when the generator began splitting the work across subtasks (docs/model.md "Quality of a
+# decomposed task"): the first seeds 0..5 and deadlines 5..8 s where greedy misses and alns does not
+DEADLINE_CASES = [(4, 1, 5.0), (4, 3, 7.0)]
 
 
 @pytest.mark.parametrize(("users", "seed", "deadline_s"), DEADLINE_CASES)
