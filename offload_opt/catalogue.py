@@ -65,10 +65,17 @@ class SpeedProfile:
 
 @dataclass(frozen=True)
 class QualityFit:
-    """Item side of the IRT fit: shared slope ``a`` and difficulty of MATH levels 1..5."""
+    """Item side of the IRT fit (slope ``a``, difficulty of MATH levels 1..5) and the decomposition fit.
+
+    ``work_levels``: reasoning work of MATH levels 1..5 and ``decomposition_uplift``: share of the error
+    exponent decomposition removes (rule ``work-share`` of physics.quality); empty / 0 when a
+    catalogue does not give them.
+    """
 
     a: float
     b_levels: tuple[float, ...]
+    work_levels: tuple[float, ...] = ()
+    decomposition_uplift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -254,8 +261,15 @@ def _load_catalogue(directory: Path) -> Catalogue:
             quantisation=str(p["quantisation"]),
             confidence=str(p.get("confidence", "")),
         )
-    irt = strip_provenance(_read(directory, "quality.yaml"))["irt"]
-    quality = QualityFit(a=float(irt["a"]), b_levels=tuple(float(b) for b in irt["b_levels"]))
+    quality_data = strip_provenance(_read(directory, "quality.yaml"))
+    irt = quality_data["irt"]
+    dec = quality_data.get("decomposition", {})
+    quality = QualityFit(
+        a=float(irt["a"]),
+        b_levels=tuple(float(b) for b in irt["b_levels"]),
+        work_levels=tuple(float(w) for w in dec.get("work_levels", ())),
+        decomposition_uplift=float(dec.get("uplift", 0.0)),
+    )
     return Catalogue(
         models=models, hardware=hardware, speeds=speeds, quality=quality, wifi=_load_wifi(directory)
     )

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
 from offload_opt.physics.llm import compute_time_s, decode_token_time_s, gpu_op_time_s
-from offload_opt.physics.quality import compose_decomposed, p_correct
+from offload_opt.physics.quality import compose_decomposed, p_correct, work_of_difficulty, work_share_quality
 from offload_opt.physics.wifi import airtime_s
 
 SOURCE = -1  # flow endpoint: the owner's device, data available at release
@@ -225,7 +225,8 @@ class CostTables:
     # -- objective pieces (the one place the composition and reward live) --
 
     def task_quality(self, mode: Mode, options: list[Option] | tuple[Option, ...]) -> float:
-        """Success probability of a task done in ``mode`` (rule: physics.quality.compose_decomposed)."""
+        """Success probability of a task done in ``mode``: the product of its ops' qualities
+        (physics.quality.compose_decomposed); the composition rule lives in each option's quality."""
         qs = [o.quality for o in options]
         for k, op in enumerate(mode.ops):
             if op.is_aggregation:
@@ -282,8 +283,15 @@ class CostTables:
         return sites
 
     def _options(
-        self, task: Task, difficulty: float, in_tokens: float, out_tokens: float
+        self,
+        task: Task,
+        difficulty: float,
+        in_tokens: float,
+        out_tokens: float,
+        work_share: float | None = None,
     ) -> tuple[Option, ...]:
+        """Options of one op. ``difficulty`` is the MATH level its quality is rated at; ``work_share``
+        (rule ``work-share`` only) the share of that task's work the op carries (physics.quality)."""
         inst = self.instance
         physics = inst.physics
         assert physics is not None
@@ -298,11 +306,28 @@ class CostTables:
             q = quality.get(site.model)
             if q is None:
                 theta = inst.model_by_id[site.model].theta
-                q = quality[site.model] = p_correct(
-                    theta, difficulty, physics.quality_a, physics.quality_b_levels
-                )
+                q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+                if work_share is not None:
+                    q = work_share_quality(q, work_share, physics.decomposition_uplift)
+                quality[site.model] = q
             opts.append(Option(site.node, site.model, site.resources, dur, q, site.ready_s))
         return tuple(opts)
+
+    def _decomposed_rating(self, task_difficulty: float, op_difficulty: float) -> tuple[float, float | None]:
+        """(difficulty to rate a decomposed op's quality at, its work share) under the instance's rule.
+
+        ``product``: the op is an item of its own difficulty, no share. ``work-share``: the op is
+        rated at the whole task's level and carries ``W(d_op) / W(L)`` of its work.
+        """
+        physics = self.instance.physics
+        assert physics is not None
+        if physics.composition == "product":
+            return op_difficulty, None
+        assert physics.work_levels is not None  # PhysicsSettings requires them for this rule
+        share = work_of_difficulty(op_difficulty, physics.work_levels) / work_of_difficulty(
+            task_difficulty, physics.work_levels
+        )
+        return task_difficulty, share
 
     def _wireless_task(self, task: Task) -> TaskCosts:
         physics = self.instance.physics
@@ -333,8 +358,10 @@ class CostTables:
             for i, s in enumerate(dec.subtasks):
                 parents = [index[p] for p in dict.fromkeys(s.parents)]
                 in_tokens = s.input_tokens + sum(outs[p] for p in parents)
-                diff = self._value(s.difficulty, s.actual, "difficulty")
-                ops.append(Op(s.id, self._options(task, diff, in_tokens, outs[i])))
+                diff, share = self._decomposed_rating(
+                    w_diff, self._value(s.difficulty, s.actual, "difficulty")
+                )
+                ops.append(Op(s.id, self._options(task, diff, in_tokens, outs[i], share)))
                 flows.append(
                     Flow(
                         SOURCE, i, text_bytes(s.input_tokens) + (task.payload_bytes if s.uses_payload else 0)
@@ -344,8 +371,12 @@ class CostTables:
             agg = dec.aggregation
             a = len(ops)
             a_out = self._value(agg.output_tokens, agg.actual, "output_tokens")
-            a_diff = self._value(agg.difficulty, agg.actual, "difficulty")
-            ops.append(Op("agg", self._options(task, a_diff, agg.input_tokens + sum(outs), a_out), True))
+            a_diff, a_share = self._decomposed_rating(
+                w_diff, self._value(agg.difficulty, agg.actual, "difficulty")
+            )
+            ops.append(
+                Op("agg", self._options(task, a_diff, agg.input_tokens + sum(outs), a_out, a_share), True)
+            )
             flows.append(Flow(SOURCE, a, text_bytes(agg.input_tokens)))
             flows.extend(Flow(i, a, text_bytes(outs[i])) for i in range(len(dec.subtasks)))
             flows.append(Flow(a, SINK, text_bytes(a_out)))

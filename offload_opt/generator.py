@@ -47,6 +47,7 @@ from offload_opt.instance import (
     WholeEstimate,
 )
 from offload_opt.physics import wifi
+from offload_opt.physics.quality import difficulty_of_work, work_of_difficulty
 
 PLANNER_PROFILES: dict[str, tuple[float, float]] = {
     # name: (std of the difficulty error in MATH levels, sigma of the log-normal token error)
@@ -356,6 +357,13 @@ def _edge_server(
     return tuple(gpus), tuple(servers)
 
 
+def _share_difficulty(share: float, task_difficulty: float, work_levels: tuple[float, ...]) -> float:
+    """Difficulty of an op carrying ``share`` of a task's work (physics.quality.difficulty_of_work), rounded."""
+    work = share * work_of_difficulty(task_difficulty, work_levels)
+    # rounding to 4 decimals keeps files short; the floor keeps a vanishing share a valid difficulty (> 0)
+    return max(1e-4, round(difficulty_of_work(max(work, 1e-9), work_levels), 4))
+
+
 def generate(
     scenario: Scenario | str = "default",
     seed: int = 0,
@@ -454,14 +462,24 @@ def generate(
     payload_bytes = _payload_ranges(sc, cat)
 
     # -- tasks: truth first, then the planner's noisy predictions --
+    work_levels = cat.quality.work_levels
+    if len(work_levels) != 5:  # the work-share rule needs the work of MATH levels 1..5
+        raise ValueError(
+            f"quality.yaml: decomposition.work_levels must give 5 MATH levels, got {len(work_levels)}"
+        )
     sd_diff, sigma_tok = PLANNER_PROFILES[sc.planner]
     levels = _mix(sc.difficulty_mix)
     payloads = _mix(sc.payload_mix)
     tasks: list[Task] = []
 
-    def predict_diff(true: float) -> float:
+    def predict_diff(true: float, lo: float = 1.0) -> float:
         noise = float(rng_plan.normal(0, sd_diff)) if sd_diff else 0.0
-        return round(min(5.0, max(1.0, true + noise)), 4)
+        return round(min(5.0, max(lo, true + noise)), 4)
+
+    def op_floor(true: float) -> float:
+        # a subtask's difficulty may lie below level 1 (a share of a level-1 task's work); its
+        # prediction is kept in (0, 5] by a floor at half the truth there (our assumption)
+        return min(1.0, true / 2)
 
     def predict_tokens(true: int) -> int:
         noise = float(rng_plan.normal(0, sigma_tok)) if sigma_tok else 0.0
@@ -487,25 +505,41 @@ def generate(
             true_out = tokens_for(true_d)
             release = round(float(rng_task.uniform(0, sc.release_window_s)), 4)
             n_sub = int(rng_task.integers(sc.min_subtasks, sc.max_subtasks + 1))
+            # The whole task's reasoning work W(L) is split across the subtasks and the aggregation
+            # step (shares ~ flat Dirichlet, our assumption); an op's difficulty is the level whose
+            # work is its share, and its output tokens are its share of the whole task's
+            # (docs/model.md "Quality of a decomposed task").
+            shares = [float(x) for x in rng_task.dirichlet(np.ones(n_sub + 1))]
             subs = []
             for s in range(n_sub):
                 parents = tuple(f"s{p}" for p in range(s) if rng_task.random() < sc.dependency_density)
-                sd = round(max(1.0, true_d - float(rng_task.uniform(0.5, 1.5))), 4)
-                s_out = max(8, int(round(true_out / n_sub * float(rng_task.uniform(0.7, 1.3)))))
+                sd = _share_difficulty(shares[s], true_d, work_levels)
+                s_out = max(8, int(round(true_out * shares[s])))
                 s_in = max(8, int(round(prompt / n_sub)) + int(rng_task.integers(10, 40)))
                 uses = kind != "text" and (s == 0 or rng_task.random() < 0.5)
                 subs.append((f"s{s}", sd, s_in, s_out, parents, uses))
-            agg_d = round(min(5.0, 1.0 + float(rng_task.uniform(0.0, 1.0))), 4)
-            agg_out = max(8, int(round(true_out * float(rng_task.uniform(0.4, 0.8)))))
+            agg_d = _share_difficulty(shares[n_sub], true_d, work_levels)
+            agg_out = max(8, int(round(true_out * shares[n_sub])))
             agg_in = int(rng_task.integers(30, 80))
             decomposition = Decomposition(
                 tuple(
                     Subtask(
-                        sid, predict_diff(sd), s_in, predict_tokens(s_out), parents, uses, Actual(sd, s_out)
+                        sid,
+                        predict_diff(sd, op_floor(sd)),
+                        s_in,
+                        predict_tokens(s_out),
+                        parents,
+                        uses,
+                        Actual(sd, s_out),
                     )
                     for sid, sd, s_in, s_out, parents, uses in subs
                 ),
-                Aggregation(predict_diff(agg_d), agg_in, predict_tokens(agg_out), Actual(agg_d, agg_out)),
+                Aggregation(
+                    predict_diff(agg_d, op_floor(agg_d)),
+                    agg_in,
+                    predict_tokens(agg_out),
+                    Actual(agg_d, agg_out),
+                ),
             )
             whole = WholeEstimate(predict_diff(true_d), predict_tokens(true_out), Actual(true_d, true_out))
             tasks.append(
@@ -541,6 +575,9 @@ def generate(
         airtime_overhead_s=float(cat.wifi["exchange_overhead_s"]),
         quality_a=cat.quality.a,
         quality_b_levels=b_levels,
+        composition="work-share",
+        work_levels=work_levels,
+        decomposition_uplift=cat.quality.decomposition_uplift,
     )
     return Instance(
         name=name or f"{'default' if sc == SCENARIOS['default'] else 'custom'}-s{seed}",

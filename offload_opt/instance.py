@@ -38,6 +38,10 @@ from offload_opt._serde import (
 
 SCHEMA_VERSION = 2  # 2: GPUs, composition rules, channel load, planner data (docs/model.md "Schema versions")
 DIFFICULTY_MIN, DIFFICULTY_MAX = 1.0, 5.0
+# Composition rules of a decomposed task's quality (physics.quality; docs/model.md "Quality of a
+# decomposed task"): "product" each op at its own difficulty (schema 1), "work-share" each op a share
+# of the whole task's reasoning work.
+COMPOSITION_RULES = ("product", "work-share")
 
 # Documented ranges (docs/model.md, "Numeric ranges and the time frame"). They keep every sum the
 # evaluator and the solvers form finite and exact to far below a microsecond: times are computed
@@ -70,6 +74,15 @@ def _check_position(name: str, pos: tuple[float, float]) -> None:
 
 def _check_difficulty(name: str, value: float) -> None:
     check_range(name, value, DIFFICULTY_MIN, DIFFICULTY_MAX)
+
+
+def _check_op_difficulty(name: str, value: float) -> None:
+    """A subtask's or aggregation step's difficulty: (0, 5]; below 1 it is a fraction of a level-1 task's work."""
+    if not (isinstance(value, (int, float)) and 0.0 < value <= DIFFICULTY_MAX):
+        raise ValueError(
+            f"{name}: must be in (0, {DIFFICULTY_MAX:g}] (MATH level; below 1 a fraction of a level-1 task's work), "
+            f"got {fmt_value(value)}"
+        )
 
 
 # ---- catalogue figures carried inside the instance -------------------------------------------
@@ -132,6 +145,13 @@ class PhysicsSettings:
     airtime_overhead_s: float
     quality_a: float
     quality_b_levels: tuple[float, float, float, float, float]
+    # How a decomposed task's quality composes (COMPOSITION_RULES; docs/model.md
+    # "Quality of a decomposed task"). The defaults are schema 1's rule: each op at its own difficulty.
+    composition: str = field(default="product", metadata=SINCE_V2)
+    # rule "work-share": reasoning work of MATH levels 1..5 (models/quality.yaml decomposition.work_levels)
+    work_levels: tuple[float, ...] | None = field(default=None, metadata=SINCE_V2)
+    # rule "work-share": share of the error exponent decomposition removes, in [0, 1)
+    decomposition_uplift: float = field(default=0.0, metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         check_positive("bytes_per_token", self.bytes_per_token)
@@ -143,6 +163,32 @@ class PhysicsSettings:
         check_positive("quality_a", self.quality_a)
         if list(self.quality_b_levels) != sorted(self.quality_b_levels):
             raise ValueError(f"quality_b_levels: must be non-decreasing, got {list(self.quality_b_levels)}")
+        if self.composition not in COMPOSITION_RULES:
+            raise ValueError(
+                f"composition: unknown rule {fmt_value(self.composition)} (one of {', '.join(COMPOSITION_RULES)})"
+            )
+        uplift = self.decomposition_uplift
+        if not (isinstance(uplift, (int, float)) and 0.0 <= uplift < 1.0):
+            raise ValueError(f"decomposition_uplift: must be in [0, 1), got {fmt_value(uplift)}")
+        if self.composition == "product":
+            if self.decomposition_uplift != 0.0:
+                raise ValueError(
+                    f"decomposition_uplift: the product rule has no uplift, got {fmt_value(self.decomposition_uplift)}"
+                )
+        elif self.work_levels is None:
+            raise ValueError(f"work_levels: required by composition {fmt_value(self.composition)}")
+        if self.work_levels is not None:
+            if len(self.work_levels) != len(self.quality_b_levels):
+                raise ValueError(
+                    f"work_levels: expected {len(self.quality_b_levels)} MATH levels, got {len(self.work_levels)}"
+                )
+            prev = 0.0
+            for i, w in enumerate(self.work_levels):
+                if not w > prev:  # decode() rejects NaN and infinities
+                    raise ValueError(
+                        f"work_levels[{i}]: must be above the level below (0 below level 1), got {fmt_value(w)}"
+                    )
+                prev = w
 
 
 # ---- network ----------------------------------------------------------------------------------
@@ -386,8 +432,8 @@ class Actual:
     output_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        if self.difficulty is not None:
-            _check_difficulty("difficulty", self.difficulty)
+        if self.difficulty is not None:  # a whole task's is checked against [1, 5] by WholeEstimate
+            _check_op_difficulty("difficulty", self.difficulty)
         if self.output_tokens is not None:
             check_nonneg("output_tokens", self.output_tokens)
             check_max("output_tokens", self.output_tokens, MAX_TOKENS)
@@ -405,6 +451,8 @@ class WholeEstimate:
         _check_difficulty("difficulty", self.difficulty)
         check_positive("output_tokens", self.output_tokens)
         check_max("output_tokens", self.output_tokens, MAX_TOKENS)
+        if self.actual is not None and self.actual.difficulty is not None:
+            _check_difficulty("actual.difficulty", self.actual.difficulty)
 
 
 RESERVED_OP_NAMES = ("whole", "agg", "in", "out")  # see solution.op_key / flow_key
@@ -426,7 +474,7 @@ class Subtask:
         check_key_id("id", self.id)
         if self.id in RESERVED_OP_NAMES:
             raise ValueError(f"id: {self.id!r} is reserved (op names whole, agg; flow ends in, out)")
-        _check_difficulty("difficulty", self.difficulty)
+        _check_op_difficulty("difficulty", self.difficulty)
         check_positive("input_tokens", self.input_tokens)
         check_max("input_tokens", self.input_tokens, MAX_TOKENS)
         check_positive("output_tokens", self.output_tokens)
@@ -443,7 +491,7 @@ class Aggregation:
     actual: Actual | None = None
 
     def __post_init__(self) -> None:
-        _check_difficulty("difficulty", self.difficulty)
+        _check_op_difficulty("difficulty", self.difficulty)
         check_positive("input_tokens", self.input_tokens)
         check_max("input_tokens", self.input_tokens, MAX_TOKENS)
         check_positive("output_tokens", self.output_tokens)
@@ -686,6 +734,27 @@ class Instance:
         if self.objective.kind != "reward":
             raise ValueError("objective.kind: wireless instances use 'reward'")
         self._check_references()
+        if self.physics.composition == "product":
+            self._check_product_difficulties()
+
+    def _check_product_difficulties(self) -> None:
+        """The product rule rates each op as a MATH item of its own, so its difficulty must be a level in [1, 5]."""
+        for i, t in enumerate(self.tasks):
+            dec = t.decomposition
+            if dec is None:
+                continue
+            ops: list[tuple[str, Subtask | Aggregation]] = [
+                (f"subtasks[{j}]", s) for j, s in enumerate(dec.subtasks)
+            ]
+            ops.append(("aggregation", dec.aggregation))
+            for where, op in ops:
+                actual = op.actual.difficulty if op.actual is not None else None
+                for name, d in (("difficulty", op.difficulty), ("actual.difficulty", actual)):
+                    if d is not None and d < DIFFICULTY_MIN:
+                        raise ValueError(
+                            f"tasks[{i}].decomposition.{where}.{name}: composition 'product' needs a MATH level "
+                            f"in [{DIFFICULTY_MIN:g}, {DIFFICULTY_MAX:g}], got {fmt_value(d)}"
+                        )
 
     def _check_references(self) -> None:
         for name in ("models", "users", "aps", "tasks"):

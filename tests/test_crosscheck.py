@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -185,6 +186,22 @@ class Reference:
         ph = self.inst.physics
         return p_correct(self.inst.model_by_id[model].theta, difficulty, ph.quality_a, ph.quality_b_levels)
 
+    def op_qualities(self, task: Task, mode: str, ops: list[OpSpec], models: list[str]) -> list[float]:
+        """Each op's success probability under the instance's composition rule (docs/model.md)."""
+        ph = self.inst.physics
+        if mode == "whole" or ph.composition == "product":
+            return [self.quality(m, o.difficulty) for o, m in zip(ops, models, strict=True)]
+        # work-share: rated at the whole task's level, raised to (1 - uplift) * its share of the work
+        level = _pick(task.whole.difficulty, task.whole.actual, "difficulty", self.use_actual)
+        grid = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        work = [0.0, *ph.work_levels]
+        whole_work = float(np.interp(level, grid, work))
+        keep = 1.0 - ph.decomposition_uplift
+        return [
+            self.quality(m, level) ** (keep * float(np.interp(o.difficulty, grid, work)) / whole_work)
+            for o, m in zip(ops, models, strict=True)
+        ]
+
     def flow(self, owner: str, src: str, dst: str, n_bytes: float) -> tuple[str, str | None, float]:
         """(kind, resource, duration) of moving ``n_bytes`` from node ``src`` to node ``dst``."""
         if src == dst:
@@ -349,7 +366,7 @@ class Reference:
             task = next(t for t in self.inst.tasks if t.id == d.task)
             ops = task_ops(task, d.mode, self.use_actual)
             place = {p.op: p for p in d.placements}
-            qs = [self.quality(place[o.name].model, o.difficulty) for o in ops]
+            qs = self.op_qualities(task, d.mode, ops, [place[o.name].model for o in ops])
             q = qs[0] if d.mode == "whole" else compose_decomposed(qs[-1], qs[:-1])
             latency = acts[f"{task.id}/{ops[-1].name}>out"].end - task.release_s
             met = task.deadline_s is None or latency <= task.deadline_s

@@ -87,8 +87,12 @@ BAD = [
     ),
     (
         _set(["tasks", 0, "decomposition", "subtasks", 0, "difficulty"], 0.2),
-        "tasks[0].decomposition.subtasks[0].difficulty: must be in [1.0, 5.0]",
-    ),  # subtask difficulty out of range
+        "tasks[0].decomposition.subtasks[0].difficulty: composition 'product' needs a MATH level in [1, 5], got 0.2",
+    ),  # below level 1: a share of a level-1 task's work, which only the work-share rule gives a meaning
+    (
+        _set(["tasks", 0, "decomposition", "subtasks", 0, "difficulty"], 5.5),
+        "tasks[0].decomposition.subtasks[0].difficulty: must be in (0, 5]",
+    ),  # subtask difficulty above the hardest level
     (
         _set(["tasks", 0, "decomposition", "subtasks", 0, "parents"], ["s1"]),
         "tasks[0].decomposition.subtasks: dependency cycle",

@@ -82,7 +82,9 @@ def test_littles_law_on_a_long_run():
 
 def test_low_rate_latency_tends_to_contention_free():
     """Rate -> 0: the mean latency tends to the mean of each decision's latency alone in the network."""
-    res = simulate("small", policy="greedy", rate=0.001, duration_s=100_000.0, seed=4)
+    # rate 0.0005/s: at 0.001/s one of the ~100 tasks overlapped another (+12 s) once decomposed tasks
+    # carried the whole task's work (docs/model.md "Quality of a decomposed task"), 2.3 % on the mean
+    res = simulate("small", policy="greedy", rate=0.0005, duration_s=200_000.0, seed=4)
     assert len(res.rows) > 50
     alone = [_alone_latency(res.instance, res, t) for t in res.rows["task"]]
     mean_alone = sum(alone) / len(alone)
