@@ -374,14 +374,19 @@ def place_plans(
         placed.append(task)
         if t.text is not None:
             texts[tid] = t.text
+    provenance: dict[str, Any] = {
+        "source": Path(source).name if source else None,
+        "sha256": digest,
+        "tasks": len(placed),
+    }
+    if texts:
+        provenance["texts"] = texts
     meta = {
         "generator": "offload_opt.plans.place_plans",
         "seed": int(seed),
         "scenario": asdict(sc),
-        "plans": {"source": Path(source).name if source else None, "sha256": digest, "tasks": len(placed)},
+        "plans": provenance,
     }
-    if texts:
-        meta["plans"]["texts"] = texts
     default_name = f"plans-{Path(source).stem if source else 'inline'}-s{seed}"
     return net.replace(tasks=tuple(placed), name=name or default_name, meta=meta)
 
