@@ -321,3 +321,23 @@ def test_catalogue_has_every_generator_profile():
 def test_read_plans_reads_the_example():
     tasks = read_plans(EXAMPLE)
     assert len(tasks) == 8 and sum(t.decomposition is not None for t in tasks) == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--seed", "-1"], "seed: must be an integer in [0"),  # a seed out of range
+        (["--seed", "x"], "--seed"),  # not a number
+    ],
+)
+def test_bad_import_plans_options_exit_2(tmp_path, capsys, argv, expected):
+    out = tmp_path / "out.json"
+    assert main(["import-plans", str(EXAMPLE), *argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+    assert not out.exists()
+
+
+def test_import_plans_without_output_prints_the_instance(capsys):
+    assert main([*EXAMPLE_COMMAND]) == 0
+    assert capsys.readouterr().out == EXAMPLE_INSTANCE.read_text()
