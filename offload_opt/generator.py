@@ -224,7 +224,7 @@ SCENARIO_HELP: dict[str, str] = {
     "backlog_max_s": "initial queue backlog per model server, uniform in [0, max] (s)",
     "backhaul_latency_s": "wired AP-AP latency (s)",
     "backhaul_mbps": "wired AP-AP bandwidth (Mb/s)",
-    "planner": "planner error profile: oracle, teacher, distilled",
+    "planner": "planner error profile: oracle, teacher, distilled (models/planners.yaml)",
     "accuracy_weight": "reward per unit of success probability",
     "latency_weight_per_s": "reward lost per second of latency",
     "deadline_s": "per-task deadline (s); omit for none",
