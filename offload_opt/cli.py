@@ -86,6 +86,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _add_show(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="print a readable summary of an instance")
     p.add_argument("instance")
+    p.add_argument(
+        "--solution",
+        default=None,
+        metavar="SOL",
+        help="also evaluate this solution: per-task latency breakdown and the shares of latency "
+        "on air, in queues, in compute and on the backhaul",
+    )
     p.set_defaults(func=cmd_show)
 
 
@@ -93,8 +100,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     from offload_opt.readers import load_instance
     from offload_opt.report import show_instance
 
-    print(show_instance(read_input(args.instance, load_instance)))
-    return 0
+    inst = read_input(args.instance, load_instance)
+    if args.solution is None:
+        print(show_instance(inst))
+        return 0
+    from offload_opt.costs import build_costs
+    from offload_opt.evaluator import evaluate
+    from offload_opt.report import evaluation_table
+    from offload_opt.solution import Solution
+
+    sol = read_input(args.solution, Solution.from_json)
+    ev = evaluate(build_costs(inst), sol)
+    print(show_instance(inst))
+    print(f"\nsolution {args.solution} (solver {sol.solver or '-'}), evaluated on the planner's predictions")
+    print(evaluation_table(ev, sol) if ev.tasks else "no feasible schedule")
+    for v in ev.violations:
+        print(f"violation: {v}", file=sys.stderr)
+    return 0 if ev.feasible else EXIT_BAD_INPUT
 
 
 # ---- solvers / solve / evaluate ------------------------------------------------------------------

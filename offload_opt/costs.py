@@ -202,7 +202,13 @@ class CostTables:
         chan = self.instance.channel_by_id[channel]
         physics = self.instance.physics
         assert physics is not None
-        dur = airtime_s(flow.size, link.phy_rate_mbps, chan.mac_efficiency, physics.airtime_overhead_s)
+        dur = airtime_s(
+            flow.size,
+            link.phy_rate_mbps,
+            chan.mac_efficiency,
+            physics.airtime_overhead_s,
+            chan.background_utilisation,
+        )
         return Transfer(dur, channel_resource(channel))
 
     def endpoint_node(self, task: TaskCosts, nodes: list[str] | tuple[str, ...], end: int) -> str:

@@ -49,6 +49,7 @@ class TaskMetrics:
     quality: float
     reward: float
     deadline_met: bool
+    channel_queue_s: float = 0.0  # the part of queue_s spent waiting for a busy WiFi channel
 
 
 @dataclass
@@ -267,6 +268,7 @@ def _task_metrics(
     last = max(finals, key=lambda k: acts[k].end_s)
     latency = acts[last].end_s - task.release_s
     parts = {"transfer": 0.0, "backhaul": 0.0, "queue": 0.0, "op": 0.0, "agg": 0.0, "local": 0.0}
+    channel_wait = 0.0
     k = last
     while True:  # walk the critical path back to the release
         act = acts[k]
@@ -276,6 +278,8 @@ def _task_metrics(
             if acts[p].end_s >= data_ready:
                 data_ready, binding = acts[p].end_s, p
         parts["queue"] += act.start_s - data_ready
+        if act.kind == "transfer":
+            channel_wait += act.start_s - data_ready
         parts[act.kind] += act.duration_s
         if binding < 0:
             break
@@ -302,4 +306,5 @@ def _task_metrics(
         # a makespan instance has no per-task reward: NaN rather than a made-up number
         reward=costs.task_reward(quality, latency) if costs.objective.kind == "reward" else math.nan,
         deadline_met=met,
+        channel_queue_s=channel_wait,
     )

@@ -80,7 +80,13 @@ SCENARIO_FLOAT_MAX: dict[str, float] = {
     "accuracy_weight": MAX_WEIGHT,
     "latency_weight_per_s": MAX_WEIGHT,
     "deadline_s": MAX_DURATION_S,
+    "background_utilisation": 1.0,
 }
+# docs/model.md "WiFi under load": who contends for the channel, and the image payload sizes
+# (PAYLOAD_BYTES; one camera frame, wifi.yaml load.jpeg_frame_bytes_1080p; or a clip of
+# load.video_llm_frames_per_clip such frames)
+CONTENTION_RULES = ("offered", "saturation")
+IMAGE_SOURCES = ("mixed", "jpeg-1080p", "clip-1080p")
 
 
 def _mix(text: str) -> dict[str, float]:
@@ -130,6 +136,11 @@ class Scenario:
     accuracy_weight: float = 1.0
     latency_weight_per_s: float = 0.05
     deadline_s: float | None = None  # per-task deadline; None: no deadline
+    # -- WiFi under load (docs/model.md "WiFi under load") --
+    background_utilisation: float = 0.0  # share of each channel's airtime taken by other traffic, [0, 1)
+    # who contends: stations as their offered load keeps them busy, or all saturated (the v1 rule)
+    contention: Literal["offered", "saturation"] = "offered"
+    image_source: Literal["mixed", "jpeg-1080p", "clip-1080p"] = "mixed"  # image payload sizes
 
     def __post_init__(self) -> None:
         for name, hi in SCENARIO_INT_MAX.items():
@@ -175,6 +186,18 @@ class Scenario:
             raise ValueError(f"dependency_density: must be in [0, 1], got {self.dependency_density!r}")
         if self.bandwidth_mhz not in (20, 40, 80, 160):
             raise ValueError(f"bandwidth_mhz: must be 20, 40, 80 or 160, got {self.bandwidth_mhz!r}")
+        if not self.background_utilisation < 1 or not self.background_utilisation >= 0:
+            raise ValueError(
+                f"background_utilisation: must be in [0, 1), got {fmt_value(self.background_utilisation)}"
+            )
+        if self.contention not in CONTENTION_RULES:
+            raise ValueError(
+                f"contention: must be one of {', '.join(CONTENTION_RULES)}, got {self.contention!r}"
+            )
+        if self.image_source not in IMAGE_SOURCES:
+            raise ValueError(
+                f"image_source: must be one of {', '.join(IMAGE_SOURCES)}, got {self.image_source!r}"
+            )
         if self.channel_plan not in ("separate", "co-channel"):
             raise ValueError(f"channel_plan: must be 'separate' or 'co-channel', got {self.channel_plan!r}")
         if self.planner not in PLANNER_PROFILES:
@@ -201,6 +224,19 @@ SCENARIOS: dict[str, Scenario] = {
     "default": Scenario(),
     "small": Scenario(users=4, aps=2, max_subtasks=3, models_per_ap=1),
     "co-channel": Scenario(channel_plan="co-channel"),
+    # Where the air matters: smart cameras (Jetson Orin Nano class: at most a small local LLM) ask
+    # about events in clips of 1080p JPEG frames (a video LLM's 8 sampled frames, sizes and count in
+    # wifi.yaml load), all APs on one 20 MHz channel that other traffic keeps busy (0.5 = wifi.yaml
+    # load.busy_channel_utilisation; tests/test_wifi_load.py checks the two agree).
+    "camera": Scenario(
+        channel_plan="co-channel",
+        bandwidth_mhz=20,
+        device_mix="jetson-orin-nano=1",
+        payload_mix="image=1",
+        image_source="clip-1080p",
+        tasks_per_user=2,
+        background_utilisation=0.5,
+    ),
 }
 
 SCENARIO_HELP: dict[str, str] = {
@@ -228,6 +264,10 @@ SCENARIO_HELP: dict[str, str] = {
     "accuracy_weight": "reward per unit of success probability",
     "latency_weight_per_s": "reward lost per second of latency",
     "deadline_s": "per-task deadline (s); omit for none",
+    "background_utilisation": "share of every channel's airtime used by other traffic, in [0, 1)",
+    "contention": "'offered' (stations contend as their offered load keeps them busy) or 'saturation' (v1)",
+    "image_source": "image payload sizes: 'mixed' (photos), 'jpeg-1080p' (one camera frame) or "
+    "'clip-1080p' (the frames a video LLM samples from a clip)",
 }
 
 
@@ -374,14 +414,7 @@ def generate(
         users.append(User(f"u{k}", pos, hw, local_models, nss, sta_tx))
         links.extend(user_links)
 
-    channels = []
-    for channel in sorted(set(chan_of)):
-        on = {a.id for a in aps if a.channel == channel}
-        stations = {ln.user for ln in links if ln.ap in on}
-        rates = [ln.phy_rate_mbps for ln in links if ln.ap in on]
-        ref_rate = float(np.mean(rates)) if rates else wifi.he_phy_rate_mbps(7, sc.bandwidth_mhz, 1)
-        eff = wifi.mac_efficiency(max(len(stations), 1), ref_rate)
-        channels.append(Channel(channel, sc.bandwidth_mhz, len(stations), round(eff, 6)))
+    payload_bytes = _payload_ranges(sc, cat)
 
     # -- tasks: truth first, then the planner's noisy predictions --
     profile = cat.planners[sc.planner]
@@ -417,7 +450,7 @@ def generate(
             true_d = round(min(5.0, max(1.0, level + float(rng_task.uniform(-0.5, 0.5)))), 4)
             # payload_mix's kinds were checked against PAYLOAD_BYTES (text, image, document) in __post_init__
             kind = cast(PayloadKind, _choice(rng_task, payloads))
-            lo, hi = PAYLOAD_BYTES[kind]
+            lo, hi = payload_bytes[kind]
             payload = int(rng_task.integers(lo, hi + 1)) if hi else 0
             tlo, thi = PAYLOAD_TOKENS[kind]
             prompt = int(rng_task.integers(40, 120)) + (int(rng_task.integers(tlo, thi + 1)) if thi else 0)
@@ -472,6 +505,8 @@ def generate(
                 )
             )
 
+    channels = _channels(sc, cat, chan_of, aps, links, tasks)
+
     used_models = sorted(
         {m for u in users for m in u.local_models} | {s.model for a in aps for s in a.servers}
     )
@@ -509,3 +544,69 @@ def generate(
         tasks=tuple(tasks),
         meta={"generator": "offload_opt.generate", "seed": int(seed), "scenario": asdict(sc)},
     )
+
+
+def _payload_ranges(sc: Scenario, cat: Catalogue) -> dict[str, tuple[int, int]]:
+    """Payload byte range [lo, hi] of each kind; ``image_source`` picks the image sizes."""
+    ranges = dict(PAYLOAD_BYTES)
+    if sc.image_source in ("jpeg-1080p", "clip-1080p"):
+        load = cat.wifi["load"]
+        lo, hi = load["jpeg_frame_bytes_1080p"]
+        # frames of one clip show one scene, so they compress alike: the clip is frames x one frame size
+        frames = int(load["video_llm_frames_per_clip"]) if sc.image_source == "clip-1080p" else 1
+        ranges["image"] = (frames * int(lo), frames * int(hi))
+    return ranges
+
+
+def _channels(
+    sc: Scenario, cat: Catalogue, chan_of: list[int], aps: list[AP], links: list[Link], tasks: list[Task]
+) -> list[Channel]:
+    """One Channel per channel in use: its stations, MAC efficiency and background utilisation.
+
+    The stations are the users in range of an AP on the channel (as in v1). ``mac_efficiency``
+    is Bianchi's S at the mean PHY rate of its links: with every station saturated
+    (``contention='saturation'``, the v1 rule) or, by default, with the other stations
+    backlogged only for the share of time their own traffic keeps them busy
+    (``physics.wifi.offered_load_share``): each task's request (payload + prompt) and whole
+    answer sent once over the user's best link at the single-station efficiency, within the
+    release window (docs/model.md "WiFi under load").
+    """
+    physics_bpt = float(cat.wifi["bytes_per_token"])
+    framing = float(cat.wifi["request_overhead_bytes"])
+    overhead_s = float(cat.wifi["exchange_overhead_s"])
+    best_rate: dict[str, float] = {}
+    for ln in links:
+        best_rate[ln.user] = max(best_rate.get(ln.user, 0.0), ln.phy_rate_mbps)
+    sent_bytes: dict[str, list[float]] = {}
+    for t in tasks:
+        act = t.whole.actual
+        out_tokens = (
+            act.output_tokens if act is not None and act.output_tokens is not None else t.whole.output_tokens
+        )
+        up = t.payload_bytes + t.prompt_tokens * physics_bpt + framing
+        down = out_tokens * physics_bpt + framing
+        sent_bytes.setdefault(t.user, []).extend((up, down))
+    channels = []
+    for channel in sorted(set(chan_of)):
+        on = {a.id for a in aps if a.channel == channel}
+        stations = sorted({ln.user for ln in links if ln.ap in on})
+        rates = [ln.phy_rate_mbps for ln in links if ln.ap in on]
+        ref_rate = float(np.mean(rates)) if rates else wifi.he_phy_rate_mbps(7, sc.bandwidth_mhz, 1)
+        n = max(len(stations), 1)
+        if sc.contention == "saturation":
+            eff = wifi.mac_efficiency(n, ref_rate)
+        else:
+            single = wifi.mac_efficiency(1, ref_rate)
+            loads = [
+                wifi.offered_load_share(
+                    sum(wifi.airtime_s(b, best_rate[u], single, overhead_s) for b in sent_bytes.get(u, ())),
+                    sc.release_window_s,
+                )
+                for u in stations
+            ]
+            q = float(np.mean(loads)) if loads else 0.0
+            eff = wifi.mac_efficiency(n, ref_rate, offered_load=q)
+        channels.append(
+            Channel(channel, sc.bandwidth_mhz, len(stations), round(eff, 6), sc.background_utilisation)
+        )
+    return channels

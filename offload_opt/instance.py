@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from offload_opt._serde import (
+    SINCE_V2,
     InputError,
     canonical_json,
     check_finite_range,
@@ -129,12 +130,21 @@ class PhysicsSettings:
 
 @dataclass(frozen=True)
 class Channel:
-    """A WiFi channel; all APs on it share one airtime (one radio per channel)."""
+    """A WiFi channel; all APs on it share one airtime (one radio per channel).
+
+    ``mac_efficiency`` is the fraction of channel time carrying payload for the
+    instance's own transfers (v1 files: Bianchi saturation; generated now: the
+    offered-load rule, docs/model.md "WiFi under load"). ``background_utilisation``
+    is the share of airtime other traffic takes, in [0, 1); a transfer's airtime is
+    divided by ``1 - background_utilisation`` (physics.wifi.airtime_s). 0, the
+    default, is the v1 meaning.
+    """
 
     id: int
     bandwidth_mhz: int
     n_stations: int
     mac_efficiency: float
+    background_utilisation: float = field(default=0.0, metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         if self.bandwidth_mhz not in (20, 40, 80, 160):
@@ -145,6 +155,9 @@ class Channel:
         # Bianchi's efficiency falls as 1/stations (5e-4 with 5,000 on one channel); only a
         # denormal-small value would make an airtime infinite
         check_finite_range("mac_efficiency", self.mac_efficiency, MAC_EFFICIENCY_MIN, 1.0)
+        rho = self.background_utilisation
+        if isinstance(rho, bool) or not isinstance(rho, int | float) or not 0 <= rho < 1:
+            raise ValueError(f"background_utilisation: must be in [0, 1), got {fmt_value(rho)}")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Any, cast
 import numpy as np
 
 from offload_opt._serde import InputError, check_key_id
-from offload_opt.generator import SCENARIOS, Scenario, generate
+from offload_opt.catalogue import load_catalogue
+from offload_opt.generator import SCENARIOS, Scenario, _channels, generate
 from offload_opt.instance import (
     MAX_DURATION_S,
     MAX_RELEASE_S,
@@ -388,7 +389,18 @@ def place_plans(
         "plans": provenance,
     }
     default_name = f"plans-{Path(source).stem if source else 'inline'}-s{seed}"
-    return net.replace(tasks=tuple(placed), name=name or default_name, meta=meta)
+    # channel contention depends on the traffic the tasks offer: recompute it for the placed tasks, over the
+    # span their releases cover (the scenario's window, or longer when the file's releases go beyond it)
+    span = max([sc.release_window_s, *(t.release_s for t in placed)])
+    channels = _channels(
+        sc.replace(release_window_s=span),
+        load_catalogue(),
+        [a.channel for a in net.aps],
+        list(net.aps),
+        list(net.links),
+        placed,
+    )
+    return net.replace(tasks=tuple(placed), channels=tuple(channels), name=name or default_name, meta=meta)
 
 
 def import_plans(

@@ -6,6 +6,7 @@ Tables are pandas DataFrames rendered with ``to_string``: one formatter for all.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -115,6 +116,7 @@ def show_instance(inst: Instance) -> str:
                     "bandwidth_mhz": c.bandwidth_mhz,
                     "stations": c.n_stations,
                     "mac_efficiency": c.mac_efficiency,
+                    "background": c.background_utilisation,
                     "aps": ",".join(a.id for a in inst.aps if a.channel == c.id),
                 }
                 for c in inst.channels
@@ -269,6 +271,73 @@ def evaluation_table(ev: Evaluation, solution=None) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class LatencyShares:
+    """Where the tasks' latency goes: shares of the summed critical-path latency of all tasks.
+
+    Each task's latency is split along its critical path in the evaluator's schedule
+    (``TaskMetrics``): ``air`` is time transferring on a WiFi channel (the explicit form's
+    communication), ``queue`` time waiting for a busy device, server slot or channel (or a
+    server's initial backlog) once the data was ready, ``compute`` model time (ops and
+    aggregation), ``backhaul`` wired AP-to-AP transfers. The four shares sum to 1.
+    ``channel_queue`` is the part of ``queue`` spent waiting for a busy channel.
+    """
+
+    air: float
+    queue: float
+    compute: float
+    backhaul: float
+    total_latency_s: float
+    n_tasks: int
+    channel_queue: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "air": self.air,
+            "queue": self.queue,
+            "channel_queue": self.channel_queue,
+            "compute": self.compute,
+            "backhaul": self.backhaul,
+            "total_latency_s": self.total_latency_s,
+            "n_tasks": self.n_tasks,
+        }
+
+
+def latency_shares(ev: Evaluation) -> LatencyShares | None:
+    """The shares of latency spent on air, in queues, in compute and on the backhaul; None without latency.
+
+    Computed from the evaluator's per-task critical-path breakdown, so every solver's
+    answer is judged the same way; shares of the sum over tasks (a long task weighs more).
+    """
+    if ev.objective is None or not ev.tasks:
+        return None
+    air = sum(t.airtime_s for t in ev.tasks)
+    queue = sum(t.queue_s for t in ev.tasks)
+    compute = sum(t.compute_s + t.aggregation_s for t in ev.tasks)
+    backhaul = sum(t.backhaul_s for t in ev.tasks)
+    total = air + queue + compute + backhaul
+    if not total > 0:
+        return None
+    chan = sum(t.channel_queue_s for t in ev.tasks)
+    return LatencyShares(
+        air / total, queue / total, compute / total, backhaul / total, total, len(ev.tasks), chan / total
+    )
+
+
+def latency_shares_line(ev: Evaluation) -> str | None:
+    """One line stating the latency shares (``latency_shares``), or None when there is none."""
+    sh = latency_shares(ev)
+    if sh is None:
+        return None
+    air = "communication" if all(t.placement == "dag" for t in ev.tasks) else "air"
+    return (
+        f"latency on critical paths: {air} {100 * sh.air:.1f} %, queue {100 * sh.queue:.1f} % "
+        f"(for the channel {100 * sh.channel_queue:.1f} %), "
+        f"compute {100 * sh.compute:.1f} %, backhaul {100 * sh.backhaul:.1f} % "
+        f"(of {sh.total_latency_s:.4g} s over {sh.n_tasks} tasks)"
+    )
+
+
 def _totals(ev: Evaluation) -> str:
     if ev.objective is None:
         return "no feasible schedule"
@@ -277,7 +346,8 @@ def _totals(ev: Evaluation) -> str:
         f"   mean latency {ev.mean_latency_s:.4g} s   mean quality {ev.mean_quality:.4g}"
         f"   makespan {ev.makespan_s:.4g} s"
     )
-    return head
+    shares = latency_shares_line(ev)
+    return head if shares is None else head + "\n" + shares
 
 
 def result_table(r: Result) -> str:
@@ -317,8 +387,14 @@ def evaluation_json(ev: Evaluation, solver: str = "") -> dict[str, Any]:
         "mean_quality": _clean(ev.mean_quality),
         "makespan_s": ev.makespan_s,
         "violations": ev.violations,
+        "latency_shares": _shares_json(ev),
         "tasks": [{k: _clean(v) for k, v in row.items()} for row in task_rows(ev)],
     }
+
+
+def _shares_json(ev: Evaluation) -> dict[str, float | int] | None:
+    sh = latency_shares(ev)
+    return None if sh is None else sh.as_dict()
 
 
 def result_json(r: Result) -> dict[str, Any]:
@@ -338,9 +414,19 @@ def result_json(r: Result) -> dict[str, Any]:
     if ev is not None:
         rest = evaluation_json(ev, r.solver)
         out.update(
-            {k: rest[k] for k in ("mean_latency_s", "mean_quality", "makespan_s", "violations", "tasks")}
+            {
+                k: rest[k]
+                for k in (
+                    "mean_latency_s",
+                    "mean_quality",
+                    "makespan_s",
+                    "latency_shares",
+                    "violations",
+                    "tasks",
+                )
+            }
         )
     else:
-        out.update({"violations": [], "tasks": []})
+        out.update({"latency_shares": None, "violations": [], "tasks": []})
     out["info"] = {k: v for k, v in r.info.items() if isinstance(v, str | int | float | bool | None)}
     return out

@@ -89,7 +89,7 @@ def test_a_wall_clock_limit_is_an_option_that_says_it_is_machine_dependent():
 
 
 # deadline cases: (users, seed, deadline_s) where the MIP finds a feasible schedule (measured: optimal
-# 1.9479 and 2.8236 reward) but greedy and best-single-mode miss a deadline. Re-measured when the realised
+# 1.948 and 2.824 reward) but greedy and best-single-mode miss a deadline. Re-measured when the realised
 # output lengths were split from the expected ones (seed 4 became infeasible, MIP-proven); of seeds 0-11 the
 # MIP proves 3 feasible with greedy missing (1, 7, 11) and alns meets the deadlines on all 3.
 DEADLINE_CASES = [(4, 1, 6.0), (4, 7, 6.0)]

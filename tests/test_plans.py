@@ -87,6 +87,9 @@ def test_placement_uses_the_generated_network_and_the_file_where_given():
         != {t.id: t for t in import_plans(EXAMPLE, "default", seed=4).tasks}["q1"].release_s
     )
     assert inst.meta["plans"]["texts"]["q8"] == "What is 15% of 240?"
+    # contention is recomputed for the placed tasks' traffic; under saturation it does not depend on tasks
+    sat = import_plans(EXAMPLE, "default", seed=3, contention="saturation")
+    assert sat.channels == generate("default", seed=3, contention="saturation").channels
 
 
 # ---- bad plans files -----------------------------------------------------------------------------

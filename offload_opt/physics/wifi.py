@@ -5,10 +5,17 @@ use, never at import) and can be overridden by keyword.
 
 - Link: log-distance path loss -> SNR -> highest MCS whose hostap SNR floor is
   met -> HE single-user PHY rate ``N_SD * N_BPSCS * R * nss / (12.8 us + GI)``.
-- MAC: Bianchi's (2000) saturation model of DCF. ``mac_efficiency`` is the
-  fraction of channel time that carries payload when ``n`` stations contend,
-  each sending one A-MPDU (the reference frame of wifi.yaml) per access.
-- Transfer: ``airtime_s = overhead_s + 8 * bytes / (phy_rate * mac_efficiency)``.
+- MAC: Bianchi's (2000) model of DCF. ``mac_efficiency`` is the fraction of
+  channel time that carries payload when ``n`` stations contend, each sending
+  one A-MPDU (the reference frame of wifi.yaml) per access. With
+  ``offered_load`` q < 1 (docs/model.md "WiFi under load") the transferring
+  station is backlogged and each of the other n - 1 has a frame queued with
+  probability q (the share of time its own traffic keeps it busy), the
+  non-saturated extension of Malone, Duffy and Leith (2007); q = 1 is Bianchi's
+  saturation and q = 0 the single-station value, exactly.
+- Transfer: ``airtime_s = (overhead_s + 8 * bytes / (phy_rate * mac_efficiency)) / (1 - rho)``
+  with ``rho`` the channel's background utilisation (airtime taken by traffic
+  outside the instance): a transfer progresses only in the idle share 1 - rho.
 """
 
 from __future__ import annotations
@@ -133,12 +140,15 @@ def _tau_of_p(p: float, W: int, m: int) -> float:
     return 2.0 / (1.0 + W + p * W * geometric)
 
 
-def bianchi_tau_p(n_stations: int, W: int, m: int) -> tuple[float, float]:
+def bianchi_tau_p(n_stations: int, W: int, m: int, offered_load: float = 1.0) -> tuple[float, float]:
     """Fixed point (tau, p) of Bianchi's model: transmit and conditional collision probabilities.
 
-    ``p = 1 - (1 - tau(p))^(n-1)`` has exactly one root in [0, 1) (its left side
-    rises with p, the right side falls), found by bisection; n = 1 gives p = 0.
+    ``p = 1 - (1 - q tau(p))^(n-1)`` has exactly one root in [0, 1) (its left side
+    rises with p, the right side falls), found by bisection; n = 1 or q = 0 gives
+    p = 0. ``offered_load`` q is the probability that each of the other n - 1
+    stations has a frame queued (1: Bianchi's saturation, the default).
     """
+    _check_load(offered_load)
     if not (isinstance(n_stations, numbers.Integral) and n_stations >= 1):
         raise ValueError(f"n_stations: must be an integer >= 1, got {n_stations!r}")
     if not (isinstance(W, numbers.Integral) and W >= 2):
@@ -146,13 +156,13 @@ def bianchi_tau_p(n_stations: int, W: int, m: int) -> tuple[float, float]:
         raise ValueError(f"W: must be an integer >= 2, got {W!r}")
     if not (isinstance(m, numbers.Integral) and m >= 0):
         raise ValueError(f"m: must be an integer >= 0, got {m!r}")
-    n_stations, W, m = int(n_stations), int(W), int(m)
-    if n_stations == 1:
+    n_stations, W, m, q = int(n_stations), int(W), int(m), float(offered_load)
+    if n_stations == 1 or q == 0.0:
         return _tau_of_p(0.0, W, m), 0.0
     lo, hi = 0.0, 1.0
     for _ in range(100):
         p = 0.5 * (lo + hi)
-        if 1.0 - (1.0 - _tau_of_p(p, W, m)) ** (n_stations - 1) > p:
+        if 1.0 - (1.0 - q * _tau_of_p(p, W, m)) ** (n_stations - 1) > p:
             lo = p
         else:
             hi = p
@@ -169,23 +179,39 @@ def bianchi_throughput(
     ts_s: float,
     tc_s: float,
     bit_rate_bps: float,
+    offered_load: float = 1.0,
 ) -> float:
-    """Normalised saturation throughput S: the fraction of time the channel carries payload bits.
+    """Normalised throughput S: the fraction of time the channel carries payload bits.
 
     ``S = Ps Ptr E[P] / ((1 - Ptr) sigma + Ptr Ps Ts + Ptr (1 - Ps) Tc)`` with E[P] the
-    payload's airtime ``payload_bits / bit_rate_bps`` (Bianchi 2000, eq. 13).
+    payload's airtime ``payload_bits / bit_rate_bps`` (Bianchi 2000, eq. 13). With
+    ``offered_load`` q < 1 one station is backlogged (it sends with probability tau per
+    slot) and each of the other n - 1 sends with probability q tau: the slot is idle
+    with ``(1 - tau)(1 - q tau)^(n-1)`` and a success with
+    ``tau (1 - q tau)^(n-1) + (n-1) q tau (1 - tau)(1 - q tau)^(n-2)``; q = 1 gives
+    Bianchi's saturation S(n) and q = 0 the single-station S(1).
     """
     for name, value in (("payload_bits", payload_bits), ("slot_s", slot_s), ("ts_s", ts_s), ("tc_s", tc_s)):
         if not value > 0:
             raise ValueError(f"{name}: must be > 0, got {value!r}")
     if not bit_rate_bps > 0:
         raise ValueError(f"bit_rate_bps: must be > 0, got {bit_rate_bps!r}")
-    tau, _ = bianchi_tau_p(n_stations, W, m)
-    p_tr = 1.0 - (1.0 - tau) ** n_stations
-    p_s = n_stations * tau * (1.0 - tau) ** (n_stations - 1) / p_tr
+    tau, _ = bianchi_tau_p(n_stations, W, m, offered_load)
     payload_s = payload_bits / bit_rate_bps
-    mean_slot = (1.0 - p_tr) * slot_s + p_tr * p_s * ts_s + p_tr * (1.0 - p_s) * tc_s
-    return p_s * p_tr * payload_s / mean_slot
+    if offered_load == 1.0:  # Bianchi's saturation formula as published
+        p_tr = 1.0 - (1.0 - tau) ** n_stations
+        p_s = n_stations * tau * (1.0 - tau) ** (n_stations - 1) / p_tr
+        mean_slot = (1.0 - p_tr) * slot_s + p_tr * p_s * ts_s + p_tr * (1.0 - p_s) * tc_s
+        return p_s * p_tr * payload_s / mean_slot
+    others = n_stations - 1
+    tau_o = float(offered_load) * tau
+    p_idle = (1.0 - tau) * (1.0 - tau_o) ** others
+    p_success = tau * (1.0 - tau_o) ** others
+    if others:
+        p_success += others * tau_o * (1.0 - tau) * (1.0 - tau_o) ** (others - 1)
+    p_collision = max(0.0, 1.0 - p_idle - p_success)
+    mean_slot = p_idle * slot_s + p_success * ts_s + p_collision * tc_s
+    return p_success * payload_s / mean_slot
 
 
 def bianchi_basic_times_s(
@@ -263,14 +289,20 @@ def ax_ampdu_times_s(
     return ts_us * 1e-6, ts_us * 1e-6, payload_us * 1e-6
 
 
-def mac_efficiency(n_stations: int, phy_rate_mbps: float, gi_us: float = 0.8) -> float:
-    """Fraction of channel time carrying payload with ``n_stations`` saturated contenders (0 counts as 1).
+def mac_efficiency(
+    n_stations: int, phy_rate_mbps: float, gi_us: float = 0.8, offered_load: float = 1.0
+) -> float:
+    """Fraction of channel time carrying payload with ``n_stations`` contenders (0 counts as 1).
 
     Bianchi's S with the 802.11ax timing and A-MPDU reference frame of wifi.yaml
-    (about 0.78, 0.70, 0.64, 0.59 at n = 1, 5, 10, 20 for HE80 MCS9 1SS).
+    (about 0.78, 0.70, 0.64, 0.59 at n = 1, 5, 10, 20 for HE80 MCS9 1SS when
+    saturated). ``offered_load`` < 1: the other stations have a frame queued only
+    that share of the time (``bianchi_throughput``); v1 instances were generated
+    with the saturation default 1.
     """
     if not (isinstance(n_stations, numbers.Integral) and n_stations >= 0):
         raise ValueError(f"n_stations: must be an integer >= 0, got {n_stations!r}")
+    _check_load(offered_load)
     mac = _w()["mac"]
     ts_s, tc_s, payload_s = ax_ampdu_times_s(phy_rate_mbps, gi_us)
     bit_rate_bps = phy_rate_mbps * 1e6
@@ -283,16 +315,66 @@ def mac_efficiency(n_stations: int, phy_rate_mbps: float, gi_us: float = 0.8) ->
         ts_s,
         tc_s,
         bit_rate_bps,
+        offered_load,
     )
 
 
-def airtime_s(
-    n_bytes: float, phy_rate_mbps: float, mac_efficiency: float, overhead_s: float | None = None
-) -> float:
-    """Channel time of one transfer: ``overhead_s + 8 * n_bytes / (phy_rate * mac_efficiency)``.
+def _check_load(offered_load: float) -> None:
+    if (
+        isinstance(offered_load, bool)
+        or not isinstance(offered_load, numbers.Real)
+        or not 0 <= offered_load <= 1
+    ):
+        raise ValueError(f"offered_load: must be a number in [0, 1], got {offered_load!r}")
 
-    ``overhead_s`` defaults to wifi.yaml's per-exchange overhead (channel access, preamble, BlockAck).
+
+def offered_load_share(busy_s: float, horizon_s: float) -> float:
+    """Share of ``horizon_s`` a station's own traffic (``busy_s`` of airtime) keeps it backlogged, capped at 1.
+
+    The probability q that a station has a frame queued when another one contends
+    (docs/model.md "WiFi under load"). A station with traffic but no horizon (every
+    task released at once) is saturated: q = 1; no traffic gives q = 0.
     """
+    if not busy_s >= 0:
+        raise ValueError(f"busy_s: must be >= 0, got {busy_s!r}")
+    if not horizon_s >= 0:
+        raise ValueError(f"horizon_s: must be >= 0, got {horizon_s!r}")
+    if busy_s == 0:
+        return 0.0
+    if horizon_s == 0:
+        return 1.0
+    return min(1.0, busy_s / horizon_s)
+
+
+def background_factor(background_utilisation: float) -> float:
+    """Stretch ``1 / (1 - rho)`` of a transfer on a channel whose other traffic takes the share ``rho`` of airtime.
+
+    The transfer progresses only while the channel is free of other traffic: the
+    available bandwidth is the idle share 1 - rho of the capacity (channel
+    busy-fraction estimation, wifi.yaml ``load.background_rule`` with its sources),
+    and a job of length x served only when a higher-priority load rho leaves the
+    server free completes in x / (1 - rho) on average. rho = 0 gives exactly 1.
+    """
+    rho = background_utilisation
+    if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0 <= rho < 1:
+        raise ValueError(f"background_utilisation: must be in [0, 1), got {rho!r}")
+    return 1.0 / (1.0 - float(rho))
+
+
+def airtime_s(
+    n_bytes: float,
+    phy_rate_mbps: float,
+    mac_efficiency: float,
+    overhead_s: float | None = None,
+    background_utilisation: float = 0.0,
+) -> float:
+    """Channel time of one transfer: ``(overhead_s + 8 * n_bytes / (phy_rate * mac_efficiency)) / (1 - rho)``.
+
+    ``overhead_s`` defaults to wifi.yaml's per-exchange overhead (channel access, preamble, BlockAck);
+    ``background_utilisation`` rho is the share of airtime other traffic takes (``background_factor``;
+    0, the v1 meaning, leaves the airtime unchanged to the bit).
+    """
+    factor = background_factor(background_utilisation)
     if not n_bytes >= 0:
         raise ValueError(f"n_bytes: must be >= 0, got {n_bytes!r}")
     if not phy_rate_mbps > 0:
@@ -303,4 +385,5 @@ def airtime_s(
         overhead_s = _w()["exchange_overhead_s"]
     elif not overhead_s >= 0:
         raise ValueError(f"overhead_s: must be >= 0, got {overhead_s!r}")
-    return overhead_s + 8.0 * n_bytes / (phy_rate_mbps * 1e6 * mac_efficiency)
+    base = overhead_s + 8.0 * n_bytes / (phy_rate_mbps * 1e6 * mac_efficiency)
+    return base if factor == 1.0 else base * factor
