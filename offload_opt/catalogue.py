@@ -1,4 +1,4 @@
-"""The models/ catalogue: LLMs, hardware, speeds, quality fit and WiFi constants.
+"""The models/ catalogue: LLMs, hardware, speeds, quality fit, WiFi constants and planner error profiles.
 
 The YAML files in ``models/`` carry a source and a confidence grade next to
 every figure (see models/README.md); this module reads them into small frozen
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,32 @@ class QualityFit:
 
 
 @dataclass(frozen=True)
+class PlannerProfile:
+    """How a planner's predictions err (models/planners.yaml).
+
+    Difficulty: ``clamp(true + difficulty_bias_levels + difficulty_sd_levels * e, 1, 5)``; output tokens:
+    ``expected * exp(token_bias_log + token_sigma_log * e)``; ``e`` is a standard normal, or a Student-t of
+    ``*_tail_df`` degrees of freedom scaled to unit variance when that is not None (heavy tails).
+    """
+
+    name: str
+    difficulty_bias_levels: float = 0.0
+    difficulty_sd_levels: float = 0.0
+    difficulty_tail_df: float | None = None
+    token_bias_log: float = 0.0
+    token_sigma_log: float = 0.0
+    token_tail_df: float | None = None
+
+
+@dataclass(frozen=True)
+class OutputLengthSpread:
+    """Log-normal spreads of output lengths: per sampled answer around the expected length, and across problems."""
+
+    realised_sigma_log: float
+    expected_sigma_log: float
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """Everything in models/, provenance stripped. Treat the dicts as read-only."""
 
@@ -87,6 +113,8 @@ class Catalogue:
     speeds: dict[tuple[str, str], SpeedProfile]
     quality: QualityFit
     wifi: dict
+    planners: dict[str, PlannerProfile] = field(default_factory=dict)
+    output_length_spread: OutputLengthSpread | None = None
 
     def speed(self, hardware: str, model: str) -> SpeedProfile:
         """The speed profile of ``model`` on ``hardware``; ValueError if it does not run there."""
@@ -270,6 +298,55 @@ def _load_catalogue(directory: Path) -> Catalogue:
         work_levels=tuple(float(w) for w in dec.get("work_levels", ())),
         decomposition_uplift=float(dec.get("uplift", 0.0)),
     )
+    planners, spread = _planners(strip_provenance(_read(directory, "planners.yaml")))
     return Catalogue(
-        models=models, hardware=hardware, speeds=speeds, quality=quality, wifi=_load_wifi(directory)
+        models=models,
+        hardware=hardware,
+        speeds=speeds,
+        quality=quality,
+        wifi=_load_wifi(directory),
+        planners=planners,
+        output_length_spread=spread,
     )
+
+
+def _planners(data: dict) -> tuple[dict[str, PlannerProfile], OutputLengthSpread]:
+    """models/planners.yaml (provenance stripped) as profiles; ValueError names a bad figure."""
+
+    def number(path: str, value: Any, lo: float = 0.0, allow_negative: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValueError(f"planners.yaml: {path}: expected a number, got {value!r}")
+        if not allow_negative and value < lo:
+            raise ValueError(f"planners.yaml: {path}: must be >= {lo:g}, got {value!r}")
+        return float(value)
+
+    def df(path: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        out = number(path, value)
+        if out <= 2:  # the unit-variance scaling needs a finite variance
+            raise ValueError(f"planners.yaml: {path}: tail_df must be > 2, got {value!r}")
+        return out
+
+    profiles: dict[str, PlannerProfile] = {}
+    for name, p in data["profiles"].items():
+        d, t = p.get("difficulty_error", {}), p.get("token_error", {})
+        profiles[str(name)] = PlannerProfile(
+            name=str(name),
+            difficulty_bias_levels=number(
+                f"{name}.difficulty_error.bias_levels", d.get("bias_levels", 0.0), allow_negative=True
+            ),
+            difficulty_sd_levels=number(f"{name}.difficulty_error.sd_levels", d.get("sd_levels", 0.0)),
+            difficulty_tail_df=df(f"{name}.difficulty_error.tail_df", d.get("tail_df")),
+            token_bias_log=number(
+                f"{name}.token_error.bias_log", t.get("bias_log", 0.0), allow_negative=True
+            ),
+            token_sigma_log=number(f"{name}.token_error.sigma_log", t.get("sigma_log", 0.0)),
+            token_tail_df=df(f"{name}.token_error.tail_df", t.get("tail_df")),
+        )
+    r = data["realised_output_tokens"]
+    spread = OutputLengthSpread(
+        realised_sigma_log=number("realised_output_tokens.sigma_log", r["sigma_log"]),
+        expected_sigma_log=number("realised_output_tokens.expected_sigma_log", r["expected_sigma_log"]),
+    )
+    return profiles, spread

@@ -2,11 +2,14 @@
 
 Sampling order matters for reproducibility, so each concern draws from its
 own stream (``numpy.random.SeedSequence(seed).spawn``): the ground truth of the
-tasks (difficulties, token lengths) is drawn before, and independently of, the
-planner's errors. With the same seed the ``oracle``, ``teacher`` and
-``distilled`` profiles therefore describe the same world and differ only in
-their predictions, which is what a planner study needs. The true values are
-stored as ``actual`` beside every prediction.
+tasks (difficulties, expected token lengths) is drawn before, and independently
+of, the planner's errors; the realised output lengths (one sampled answer
+around each expected length, models/planners.yaml) come from a fifth stream.
+With the same seed the ``oracle``, ``teacher`` and ``distilled`` profiles
+therefore describe the same world and differ only in their predictions, which
+is what a planner study needs. The oracle predicts the true difficulty and the
+expected lengths; the realised values are stored as ``actual`` beside every
+prediction.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Literal, cast
 import numpy as np
 
 from offload_opt._serde import fmt_value
-from offload_opt.catalogue import Catalogue, load_catalogue
+from offload_opt.catalogue import Catalogue, PlannerProfile, load_catalogue
 from offload_opt.instance import (
     AP,
     GPU,
@@ -49,17 +52,12 @@ from offload_opt.instance import (
 from offload_opt.physics import wifi
 from offload_opt.physics.quality import difficulty_of_work, work_of_difficulty
 
-PLANNER_PROFILES: dict[str, tuple[float, float]] = {
-    # name: (std of the difficulty error in MATH levels, sigma of the log-normal token error)
-    # Our assumptions: no public source gives planner error figures (parameters.yaml planner: grade D).
-    "oracle": (0.0, 0.0),
-    "teacher": (0.3, 0.15),
-    "distilled": (0.6, 0.35),
-}
+# Planner error profiles; their figures and sources are in models/planners.yaml (Catalogue.planners).
+PLANNER_PROFILES: tuple[str, ...] = ("oracle", "teacher", "distilled")
 SEPARATE_CHANNELS = (36, 52, 100, 116, 132, 149, 165, 44, 60, 108, 124, 140, 157)
 # Mean CoT output tokens per MATH level (parameters.yaml tokens.recommended_defaults, grade C/D).
 OUTPUT_TOKENS_BY_LEVEL = (220, 330, 420, 460, 740)
-OUTPUT_TOKENS_SIGMA = 0.6  # log-normal spread, same source
+OUTPUT_TOKENS_SIGMA = 0.6  # log-normal spread across problems and samples, same source (split: planners.yaml)
 PAYLOAD_BYTES = {"text": (0, 0), "image": (150_000, 600_000), "document": (20_000, 200_000)}
 PAYLOAD_TOKENS = {"text": (0, 0), "image": (256, 1024), "document": (1000, 4000)}
 MAX_SEED = 2**63 - 1
@@ -281,7 +279,7 @@ SCENARIO_HELP: dict[str, str] = {
     "backlog_max_s": "initial queue backlog per model server, uniform in [0, max] (s)",
     "backhaul_latency_s": "wired AP-AP latency (s)",
     "backhaul_mbps": "wired AP-AP bandwidth (Mb/s)",
-    "planner": "planner error profile: oracle, teacher, distilled",
+    "planner": "planner error profile: oracle, teacher, distilled (models/planners.yaml)",
     "accuracy_weight": "reward per unit of success probability",
     "latency_weight_per_s": "reward lost per second of latency",
     "deadline_s": "per-task deadline (s); omit for none",
@@ -295,6 +293,49 @@ SCENARIO_HELP: dict[str, str] = {
 def scenario_fields() -> list[tuple[str, object, str]]:
     """(name, default, help) of every scenario knob, for the CLI."""
     return [(f.name, f.default, SCENARIO_HELP[f.name]) for f in fields(Scenario)]
+
+
+def _unit_noise(rng: np.random.Generator, tail_df: float | None) -> float:
+    """A zero-mean, unit-variance draw: standard normal, or Student-t(``tail_df``) scaled (heavy tails)."""
+    if tail_df is None:
+        return float(rng.standard_normal())
+    return float(rng.standard_t(tail_df)) * math.sqrt((tail_df - 2) / tail_df)
+
+
+def predicted_difficulty(
+    true: float, profile: PlannerProfile, rng: np.random.Generator, lo: float = 1.0
+) -> float:
+    """``profile``'s prediction of a difficulty ``true`` (MATH levels): bias + spread, clamped to [lo, 5].
+
+    ``lo`` is 1 for a whole task; a subtask or aggregation step may carry less work than a level-1 task
+    (docs/model.md "Quality of a decomposed task"), so its floor is lower."""
+    if not profile.difficulty_sd_levels and not profile.difficulty_bias_levels:
+        return round(true, 4)
+    noise = (
+        profile.difficulty_sd_levels * _unit_noise(rng, profile.difficulty_tail_df)
+        if profile.difficulty_sd_levels
+        else 0.0
+    )
+    return round(min(5.0, max(lo, true + profile.difficulty_bias_levels + noise)), 4)
+
+
+def predicted_tokens(expected: int, profile: PlannerProfile, rng: np.random.Generator) -> int:
+    """``profile``'s prediction of an op whose expected output length is ``expected`` tokens (log-scale error)."""
+    if not profile.token_sigma_log and not profile.token_bias_log:
+        return expected
+    noise = (
+        profile.token_sigma_log * _unit_noise(rng, profile.token_tail_df) if profile.token_sigma_log else 0.0
+    )
+    return max(1, int(round(expected * math.exp(profile.token_bias_log + noise))))
+
+
+def realised_tokens(expected: int, sigma_log: float, rng: np.random.Generator) -> int:
+    """One sampled answer's length: log-normal around ``expected`` with mean ``expected`` (heavy right tail)."""
+    if not sigma_log:
+        return expected
+    return max(
+        1, int(round(expected * math.exp(sigma_log * float(rng.standard_normal()) - sigma_log**2 / 2)))
+    )
 
 
 def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
@@ -382,8 +423,13 @@ def generate(
         scenario = scenario.replace(**overrides)
     sc = scenario
     cat = catalogue or load_catalogue()
-    streams = np.random.SeedSequence(seed).spawn(4)
-    rng_net, rng_task, rng_plan, rng_edge = (np.random.default_rng(s) for s in streams)
+    # a fifth child keeps the first four streams identical to the four-stream generator's
+    streams = np.random.SeedSequence(seed).spawn(5)
+    rng_net, rng_task, rng_plan, rng_edge, rng_real = (np.random.default_rng(s) for s in streams)
+    if sc.planner not in cat.planners:
+        raise ValueError(f"planner: no profile {sc.planner!r} in models/planners.yaml")
+    if cat.output_length_spread is None:
+        raise ValueError("planners.yaml: realised_output_tokens missing from the catalogue")
 
     for hw in list(_mix(sc.device_mix)) + list(_mix(sc.edge_hardware)):
         if hw not in cat.hardware:
@@ -467,30 +513,37 @@ def generate(
         raise ValueError(
             f"quality.yaml: decomposition.work_levels must give 5 MATH levels, got {len(work_levels)}"
         )
-    sd_diff, sigma_tok = PLANNER_PROFILES[sc.planner]
+    profile = cat.planners[sc.planner]
+    spread = cat.output_length_spread
     levels = _mix(sc.difficulty_mix)
     payloads = _mix(sc.payload_mix)
     tasks: list[Task] = []
 
     def predict_diff(true: float, lo: float = 1.0) -> float:
-        noise = float(rng_plan.normal(0, sd_diff)) if sd_diff else 0.0
-        return round(min(5.0, max(lo, true + noise)), 4)
+        """The planner's difficulty for an op of true difficulty ``true`` (MATH levels, clamped to [lo, 5])."""
+        return predicted_difficulty(true, profile, rng_plan, lo)
 
     def op_floor(true: float) -> float:
         # a subtask's difficulty may lie below level 1 (a share of a level-1 task's work); its
         # prediction is kept in (0, 5] by a floor at half the truth there (our assumption)
         return min(1.0, true / 2)
 
-    def predict_tokens(true: int) -> int:
-        noise = float(rng_plan.normal(0, sigma_tok)) if sigma_tok else 0.0
-        return max(1, int(round(true * math.exp(noise))))
+    def predict_tokens(expected: int) -> int:
+        """The planner's output tokens for an op whose expected length is ``expected``."""
+        return predicted_tokens(expected, profile, rng_plan)
+
+    def realise_tokens(expected: int) -> int:
+        """One sampled answer's length around ``expected`` (stored as ``actual``; the oracle cannot know it)."""
+        return realised_tokens(expected, spread.realised_sigma_log, rng_real)
 
     def tokens_for(level: float) -> int:
+        """Expected output tokens of a problem at ``level``: the level mean times a per-problem spread."""
         lo = int(math.floor(level)) - 1
         hi = min(lo + 1, 4)
         frac = level - math.floor(level)
         mean = OUTPUT_TOKENS_BY_LEVEL[lo] * (1 - frac) + OUTPUT_TOKENS_BY_LEVEL[hi] * frac
-        return max(8, int(round(mean * math.exp(float(rng_task.normal(0, OUTPUT_TOKENS_SIGMA)) - 0.18))))
+        sigma = spread.expected_sigma_log
+        return max(8, int(round(mean * math.exp(float(rng_task.normal(0, sigma)) - sigma**2 / 2))))
 
     for u in users:
         for _ in range(sc.tasks_per_user):
@@ -530,7 +583,7 @@ def generate(
                         predict_tokens(s_out),
                         parents,
                         uses,
-                        Actual(sd, s_out),
+                        Actual(sd, realise_tokens(s_out)),
                     )
                     for sid, sd, s_in, s_out, parents, uses in subs
                 ),
@@ -538,10 +591,12 @@ def generate(
                     predict_diff(agg_d, op_floor(agg_d)),
                     agg_in,
                     predict_tokens(agg_out),
-                    Actual(agg_d, agg_out),
+                    Actual(agg_d, realise_tokens(agg_out)),
                 ),
             )
-            whole = WholeEstimate(predict_diff(true_d), predict_tokens(true_out), Actual(true_d, true_out))
+            whole = WholeEstimate(
+                predict_diff(true_d), predict_tokens(true_out), Actual(true_d, realise_tokens(true_out))
+            )
             tasks.append(
                 Task(
                     f"t{len(tasks)}",

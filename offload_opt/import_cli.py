@@ -1,4 +1,5 @@
-"""The ``import`` command: a standard benchmark file (``.fjs``, ``.stg``) to an explicit-cost instance JSON.
+"""The ``import`` commands: a standard benchmark file (``.fjs``, ``.stg``) to an explicit-cost instance JSON,
+and ``import-plans``: a planner's JSON Lines output placed in a generated network.
 
 Thin: parse, call ``offload_opt.readers``, write the file atomically, print one line.
 """
@@ -32,6 +33,52 @@ def add_import_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="instance name (default: the file's stem)")
     p.add_argument("-o", "--output", default=None, help="output JSON path (default: print to stdout)")
     p.set_defaults(func=cmd_import)
+    add_import_plans_command(sub)
+
+
+def add_import_plans_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``import-plans PLANS.jsonl --scenario NAME [--seed N] [--name NAME] [-o OUT]``."""
+    from offload_opt.generator import SCENARIOS
+
+    p = sub.add_parser(
+        "import-plans",
+        help="place a planner's tasks (JSON Lines) in a generated network",
+        description="Read a plans file (one task per line: predicted difficulty and tokens, optional "
+        "subtasks with dependencies, optional actual values; docs/model.md, 'Planners and imported plans') "
+        "and place its tasks on the users of the network that `generate --scenario S --seed N` makes.",
+    )
+    p.add_argument("plans", metavar="PLANS.jsonl")
+    p.add_argument(
+        "--scenario", default="default", choices=sorted(SCENARIOS), help="network [default: default]"
+    )
+    p.add_argument("--seed", default="0", metavar="N", help="network and placement seed [default: 0]")
+    p.add_argument("--name", default=None, help="instance name (default: plans-<file stem>-s<seed>)")
+    p.add_argument("-o", "--output", default=None, help="output JSON path (default: print to stdout)")
+    p.set_defaults(func=cmd_import_plans)
+
+
+def cmd_import_plans(args: argparse.Namespace) -> int:
+    from offload_opt._cliutil import check_output_file, parse_number
+    from offload_opt.plans import import_plans
+
+    seed = parse_number("--seed", args.seed, int)
+    if args.output:
+        check_output_file(args.output)
+    try:
+        inst = import_plans(args.plans, args.scenario, seed=seed, name=args.name)
+    except FileNotFoundError:
+        raise CLIError(f"{args.plans}: no such file") from None
+    text = inst.to_json()
+    if args.output:
+        write_atomic(args.output, text)
+        n_dec = sum(t.decomposition is not None for t in inst.tasks)
+        print(
+            f"wrote {args.output}: {len(inst.tasks)} tasks ({n_dec} with a decomposition) on the "
+            f"{args.scenario!r} network, seed {seed} (digest {inst.digest()})"
+        )
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _int_arg(flag: str, text: str | None) -> int | None:

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "offload_opt"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("offload_opt._cliutil", "offload_opt._serde", "offload_opt.catalogue", "offload_opt.instance")),
     ("physics", ("offload_opt.physics",)),
-    ("generator", ("offload_opt.generator", "offload_opt.classic", "offload_opt.readers")),
+    ("generator", ("offload_opt.generator", "offload_opt.classic", "offload_opt.readers", "offload_opt.plans")),
     ("cost tables", ("offload_opt.costs",)),
     ("solution", ("offload_opt.solution",)),
     ("evaluator", ("offload_opt.evaluator",)),

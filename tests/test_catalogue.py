@@ -15,7 +15,7 @@ import yaml
 from offload_opt.catalogue import ENV_VAR, Catalogue, load_catalogue, strip_provenance
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-YAML_FILES = ["llms.yaml", "hardware.yaml", "speeds.yaml", "quality.yaml", "wifi.yaml"]
+YAML_FILES = ["llms.yaml", "hardware.yaml", "speeds.yaml", "quality.yaml", "wifi.yaml", "planners.yaml"]
 
 MODEL_IDS = {
     "qwen2.5-0.5b",

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
 from offload_opt import InputError, build_costs, evaluate, generate, solve
+from offload_opt.catalogue import ENV_VAR
 from offload_opt.sim import simulate
 from offload_opt.sim.engine import EpochRule
 from offload_opt.solution import Sequence, Solution
+
+
+@pytest.fixture
+def exact_lengths(tmp_path, monkeypatch):
+    """A models/ copy with no per-sample spread of output lengths: the oracle's predictions == actual values.
+
+    (The oracle predicts expected lengths; a realised answer differs from them, models/planners.yaml.)
+    """
+    d = tmp_path / "models"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "models", d)
+    data = yaml.safe_load((d / "planners.yaml").read_text())
+    data["realised_output_tokens"]["sigma_log"]["value"] = 0.0
+    (d / "planners.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(ENV_VAR, str(d))
 
 
 def _alone_latency(inst, res, task_id: str) -> float:
@@ -53,9 +72,10 @@ def test_history_under_contention_equals_the_evaluator():
 
 @pytest.mark.parametrize("epoch", ["arrival", 5.0, "batch:5"])
 @pytest.mark.parametrize("policy", ["greedy", "local-search", "nearest-edge"])
-def test_all_at_time_zero_reproduces_the_static_solve(epoch, policy):
+def test_all_at_time_zero_reproduces_the_static_solve(epoch, policy, exact_lengths):
     """All tasks at t=0, one epoch, predictions == actual values: the static solve's reward, exactly."""
     inst = generate("small", seed=2, planner="oracle", release_window_s=0.0)
+    assert all(t.whole.output_tokens == t.whole.actual.output_tokens for t in inst.tasks)
     opts = {"max_iters": 300} if policy == "local-search" else {}  # an iteration budget: deterministic
     static = solve(inst, solver=policy, seed=0, **opts)
     actual = evaluate(build_costs(inst, actual=True), static.solution)
@@ -161,7 +181,7 @@ def test_epoch_rule_parsing():
     assert EpochRule.parse("batch:1.5") == EpochRule("periodic", 1.5, False)
 
 
-def test_planner_sees_a_busy_device():
+def test_planner_sees_a_busy_device(exact_lengths):
     """Oracle predictions, local-only policy, tasks queueing on devices: predicted latency == actual."""
     res = simulate("small", policy="local-only", rate=0.3, duration_s=100.0, seed=6, planner="oracle")
     rows = res.rows
@@ -169,7 +189,7 @@ def test_planner_sees_a_busy_device():
     assert rows["latency_s"].to_numpy() == pytest.approx(rows["predicted_latency_s"].to_numpy(), abs=1e-9)
 
 
-def test_one_slot_servers_are_seen_exactly():
+def test_one_slot_servers_are_seen_exactly(exact_lengths):
     """Oracle predictions, 1-slot servers, nearest-edge: the planner's latency is the actual one up to
     the waits behind other transfers on a busy channel (milliseconds; the static model cannot say it)."""
     res = simulate(

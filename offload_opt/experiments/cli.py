@@ -320,9 +320,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="the paper's protocol: baselines vs our heuristic vs the exact optimum over seeds",
         description="Over instance seeds of a scenario: local-only, nearest-edge, our heuristic and the "
-        "exact solver (time-limited; non-proven rows are labelled). Reports mean latency, mean accuracy and "
-        "reward per task with 95%% t-intervals, and the relative change against each baseline beside the "
-        "paper's figures (Han & Sun 2026: -20%% latency, +80%% reward).",
+        "exact solver (time-limited; non-proven rows are labelled). Every solver decides on the planner's "
+        "predictions; each decision is judged on the predictions and on the actual values. Reports mean "
+        "latency, mean accuracy and reward per task, predicted and actual, with 95% t-intervals, and the "
+        "relative change (on the actual values) against each baseline beside the paper's figures "
+        "(Han & Sun 2026: -20% latency, +80% reward).",
     )
     _add_seeds(p)
     p.add_argument("--baselines", default="local-only,nearest-edge", help="comma-separated baseline solvers")
@@ -372,7 +374,7 @@ def _add_planner(sub: argparse._SubParsersAction) -> None:
         help="reward lost to the planner's prediction errors (oracle, teacher, distilled)",
         description="For each seed, decide on each planner profile's predictions (same world, same seed) "
         "and judge the decisions on the actual values; report the reward lost against the oracle's "
-        "decisions, with 95%% t-intervals.",
+        "decisions, with 95% t-intervals.",
     )
     _add_seeds(p)
     p.add_argument(

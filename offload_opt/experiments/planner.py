@@ -1,11 +1,14 @@
 """Planner study: what prediction errors cost once decisions meet the actual values.
 
 For each seed the generator gives the same world under every planner
-profile (oracle, teacher, distilled), differing only in the predicted
-difficulties and token counts. A solver decides on the predictions; the
-evaluator then judges those decisions on the actual values
-(``build_costs(instance, actual=True)``). The reward lost to prediction error
-is the oracle's actual reward minus the profile's, paired by seed.
+profile (oracle, teacher, distilled; models/planners.yaml), differing only in
+the predicted difficulties and token counts. A solver decides on the
+predictions; the evaluator then judges those decisions on the actual values
+(``build_costs(instance, actual=True)``): the true difficulties and the
+realised output lengths. Both are reported. The oracle predicts the expected
+lengths, not the realised ones, so even its decisions meet values they did not
+plan for; the reward lost to prediction error is the oracle's actual reward
+minus the profile's, paired by seed.
 """
 
 from __future__ import annotations
@@ -126,8 +129,10 @@ def format_planner(df: pd.DataFrame) -> str:
     )
     return "\n".join(
         [
-            "decisions made on each planner's predictions, judged on the actual values; reward lost = oracle's "
-            "actual reward - profile's, paired by seed (means ± 95% t half-width)",
+            "decisions made on each planner's predictions ('predicted': judged on them), judged on the actual "
+            "values ('actual': true difficulties, realised output lengths); reward lost = oracle's actual reward "
+            "- profile's, paired by seed; the oracle knows expected, not realised, lengths "
+            "(means ± 95% t half-width)",
             shown.to_string(index=False),
         ]
     )
