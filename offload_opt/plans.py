@@ -124,11 +124,18 @@ def _difficulty(value: Any, path: str) -> float:
     return _number(value, path, 1.0, 5.0)
 
 
-def _actual(node: Any, path: str) -> Actual | None:
+def _op_difficulty(value: Any, path: str) -> float:
+    """A subtask's or aggregation step's difficulty: in (0, 5], since an op may carry less work than a
+    level-1 task under the work-share rule (docs/model.md "Quality of a decomposed task")."""
+    return _number(value, path, 0.0, 5.0, open_lo=True)
+
+
+def _actual(node: Any, path: str, op: bool = False) -> Actual | None:
     if node is None:
         return None
     a = _obj(node, path, ACTUAL_FIELDS)
-    diff = _difficulty(a["difficulty"], f"{path}.difficulty") if a.get("difficulty") is not None else None
+    rate = _op_difficulty if op else _difficulty
+    diff = rate(a["difficulty"], f"{path}.difficulty") if a.get("difficulty") is not None else None
     out = (
         _tokens(a["output_tokens"], f"{path}.output_tokens", 0)
         if a.get("output_tokens") is not None
@@ -182,20 +189,20 @@ def _decomposition(task: dict[str, Any]) -> Decomposition | None:
                 path,
                 Subtask,
                 sid,
-                _difficulty(_req(s, "difficulty", path), f"{path}.difficulty"),
+                _op_difficulty(_req(s, "difficulty", path), f"{path}.difficulty"),
                 _tokens(_req(s, "input_tokens", path), f"{path}.input_tokens"),
                 _tokens(_req(s, "output_tokens", path), f"{path}.output_tokens"),
                 deps,
                 uses,
-                _actual(s.get("actual"), f"{path}.actual"),
+                _actual(s.get("actual"), f"{path}.actual", op=True),
             )
         )
     a = _obj(_req(task, "aggregation", ""), "aggregation", AGGREGATION_FIELDS)
     agg = Aggregation(
-        _difficulty(_req(a, "difficulty", "aggregation"), "aggregation.difficulty"),
+        _op_difficulty(_req(a, "difficulty", "aggregation"), "aggregation.difficulty"),
         _tokens(_req(a, "input_tokens", "aggregation"), "aggregation.input_tokens"),
         _tokens(_req(a, "output_tokens", "aggregation"), "aggregation.output_tokens"),
-        _actual(a.get("actual"), "aggregation.actual"),
+        _actual(a.get("actual"), "aggregation.actual", op=True),
     )
     return _build("subtasks", Decomposition, tuple(out), agg)
 

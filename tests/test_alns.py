@@ -88,11 +88,12 @@ def test_a_wall_clock_limit_is_an_option_that_says_it_is_machine_dependent():
     assert res.info["stopped_by"] == "time_limit" and res.info["deterministic"] is False
 
 
-# deadline cases: (users, seed, deadline_s, GPU slots) where the MIP finds a feasible schedule (measured
-# with the edge-GPU model: optimal 0.7756 and 1.5425 reward, both reached by ALNS) but greedy and
-# best-single-mode miss a deadline. Such cases are rare: with the default 8 GPU slots, 1 of 202
-# greedy-missing instances (users 3-6, deadline 5, 6 or 8 s, seeds 0-19) was repaired by ALNS.
-DEADLINE_CASES = [(3, 1, 6.0, 8), (4, 1, 6.0, 2)]
+# deadline cases: (users, seed, deadline_s, GPU slots) where the MIP proves a feasible optimum but greedy
+# misses a deadline. Measured on the merged model (edge GPUs, work-share quality, realised lengths):
+# over users 3-4, seeds 0-7, deadlines 5/6/8 s and 2 or 8 slots, greedy missed on 55 instances; the MIP
+# proved 48 of them infeasible and found 7 feasible: ALNS met the deadlines on the 5 with 2 slots (the
+# first two are used here) and missed them on (3, 5, 6.0, 8) and (4, 5, 6.0, 8) (see issue #13 notes).
+DEADLINE_CASES = [(3, 5, 5.0, 2), (3, 3, 6.0, 2)]
 
 
 @pytest.mark.parametrize(("users", "seed", "deadline_s", "slots"), DEADLINE_CASES)

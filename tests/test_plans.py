@@ -224,7 +224,7 @@ def test_realised_lengths_have_the_catalogued_spread_around_the_expected_ones(tm
         real = generate("default", seed=seed, planner="oracle")
         ex = generate("default", seed=seed, planner="oracle", catalogue=exact)
         for (_, _, op), (_, _, e) in zip(_ops(real), _ops(ex), strict=True):
-            if e.output_tokens >= 100:  # rounding to whole tokens is negligible here
+            if e.output_tokens >= 50:  # rounding to whole tokens is small here (within the + 0.01 below)
                 logs.append(math.log(op.actual.output_tokens / e.output_tokens))
     x = np.array(logs)
     n = len(x)
