@@ -126,10 +126,12 @@ class TaskCosts:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Cost of one flow between two nodes: duration and the channel it occupies (None: none)."""
+    """Cost of one flow between two nodes: duration, the channel it occupies (None: none) and the
+    earliest start on that channel (``Channel.busy_until_s`` in the tables' frame; 0: free)."""
 
     duration_s: float
     channel: str | None
+    ready_s: float = 0.0
 
 
 NO_TRANSFER = Transfer(0.0, None)
@@ -213,7 +215,8 @@ class CostTables:
             physics.airtime_overhead_s,
             chan.background_utilisation,
         )
-        return Transfer(dur, channel_resource(channel))
+        res = channel_resource(channel)
+        return Transfer(dur, res, self.channel_ready_s.get(res, 0.0))
 
     def endpoint_node(self, task: TaskCosts, nodes: list[str] | tuple[str, ...], end: int) -> str:
         """Node of a flow end: the owner for SOURCE/SINK, else the chosen op's node."""
@@ -404,6 +407,22 @@ class CostTables:
     @cached_property
     def task_index(self) -> dict[str, int]:
         return {t.id: i for i, t in enumerate(self.tasks)}
+
+    @cached_property
+    def channel_ready_s(self) -> dict[str, float]:
+        """Channel resource -> earliest start of any transfer on it, in the tables' frame.
+
+        ``Channel.busy_until_s`` is absolute; before the frame's origin it delays nothing. Only
+        channels that are busy past the origin are listed (the rest are free from the start).
+        """
+        if self.instance.explicit is not None:
+            return {}
+        out: dict[str, float] = {}
+        for c in self.instance.channels:
+            ready = c.busy_until_s - self.time_origin_s
+            if ready > 0:
+                out[channel_resource(c.id)] = ready
+        return out
 
     @cached_property
     def resources(self) -> tuple[str, ...]:

@@ -153,7 +153,9 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
                 kind = "transfer"
             else:
                 kind = "backhaul"
-            act = _Act(flow_key(task.id, mode, f), ti, kind, tr.channel, tr.duration_s, task.release_s)
+            # a transfer starts no earlier than its channel is free of committed work (busy_until_s)
+            ready = task.release_s if task.release_s >= tr.ready_s else tr.ready_s
+            act = _Act(flow_key(task.id, mode, f), ti, kind, tr.channel, tr.duration_s, ready)
             k = len(acts)
             _register(act, k, index, violations)
             acts.append(act)

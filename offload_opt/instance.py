@@ -204,6 +204,12 @@ class Channel:
     is the share of airtime other traffic takes, in [0, 1); a transfer's airtime is
     divided by ``1 - background_utilisation`` (physics.wifi.airtime_s). 0, the
     default, is the v1 meaning.
+
+    ``busy_until_s``: the channel carries transfers committed earlier until this
+    absolute time (the frame of the releases, like ``queue_backlog_s``); every
+    transfer of the instance on it starts no earlier (docs/model.md "Timing
+    rules"). The simulator sets it from the committed transfers. 0, the default,
+    is the v1 meaning (free from the start).
     """
 
     id: int
@@ -211,6 +217,7 @@ class Channel:
     n_stations: int
     mac_efficiency: float
     background_utilisation: float = field(default=0.0, metadata=SINCE_V2)
+    busy_until_s: float = field(default=0.0, metadata=SINCE_V2)
 
     def __post_init__(self) -> None:
         if self.bandwidth_mhz not in (20, 40, 80, 160):
@@ -224,6 +231,11 @@ class Channel:
         rho = self.background_utilisation
         if isinstance(rho, bool) or not isinstance(rho, int | float) or not 0 <= rho < 1:
             raise ValueError(f"background_utilisation: must be in [0, 1), got {fmt_value(rho)}")
+        busy = self.busy_until_s
+        if isinstance(busy, bool) or not isinstance(busy, int | float):
+            raise ValueError(f"busy_until_s: must be a number of seconds, got {fmt_value(busy)}")
+        check_nonneg("busy_until_s", busy)
+        check_max("busy_until_s", busy, MAX_RELEASE_S + MAX_RELEASE_SPAN_S)
 
 
 @dataclass(frozen=True)
@@ -832,6 +844,12 @@ class Instance:
                 raise ValueError(
                     f"tasks[{i}].release_s: must be within {MAX_RELEASE_SPAN_S:g} s of the earliest release "
                     f"({origin!r} s), got {t.release_s!r}"
+                )
+        for i, c in enumerate(self.channels):
+            if c.busy_until_s - origin > MAX_RELEASE_SPAN_S:
+                raise ValueError(
+                    f"channels[{i}].busy_until_s: must be within {MAX_RELEASE_SPAN_S:g} s "
+                    f"of the earliest release ({origin!r} s), got {c.busy_until_s!r}"
                 )
         for i, a in enumerate(self.aps):
             for j, server in enumerate(a.servers):

@@ -126,7 +126,10 @@ def _build(instance, costs, solution, ev):
             tr = costs.transfer(
                 f, costs.endpoint_node(task, nodes, f.src), costs.endpoint_node(task, nodes, f.dst)
             )
-            act = _Act(flow_key(task.id, mode, f), ti, tr.duration_s, task.release_s, tr.channel)
+            # as in the evaluator: no earlier than the channel is free of committed transfers
+            act = _Act(
+                flow_key(task.id, mode, f), ti, tr.duration_s, max(task.release_s, tr.ready_s), tr.channel
+            )
             k = len(acts)
             index[act.key] = k
             acts.append(act)

@@ -28,9 +28,17 @@ waited is a constant that no decision can change), and each slot group's
 (a GPU's, or a version-1 model server's) ``queue_backlog_s`` is the time until
 its earliest slot is free (its slots are then used in order of their free time). A busy device is passed as the
 earliest start (``Option.ready_s``) of the local options on it, which is
-exact since a device is one resource. The static model has no way to say
-that a channel is busy until some time, so the policy does not see that
-(transfers are short: milliseconds); the execution respects it exactly.
+exact since a device is one resource. A channel enters with ``busy_until_s``
+(``_channel_free_s``): the first instant at or after the epoch at which it
+is idle, i.e. the end of the run of committed transfers that covers the
+epoch back to back. The execution fits a new transfer into the first gap
+that does not delay a committed one, so no transfer of the batch starts
+before that instant (a lower bound that is never wrong), and one that fits
+before the next committed transfer starts exactly where the policy expects.
+Committed transfers after an idle gap are not shown: one number cannot
+describe gaps, and the end of the last committed transfer (often a committed
+answer seconds ahead) would make the policy expect a wait that the execution,
+which uses the gap, does not impose.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from offload_opt.costs import (
     Op,
     Option,
     TaskCosts,
+    channel_resource,
     device_resource,
     server_resource,
     user_node,
@@ -637,6 +646,13 @@ class _Simulator:
         self, pending: list[Arrival], origin: float, free: dict[str, float]
     ) -> tuple[Instance, dict[str, str]]:
         """The static instance the policy solves at ``origin``, and planner slot -> actual slot."""
+        channels = []
+        for c in self.net.channels:
+            busy = _channel_free_s(
+                self.chan_frozen.get(channel_resource(c.id), []), max(origin, c.busy_until_s)
+            )
+            busy = max(0.0, busy - origin)  # the planning frame: the epoch is 0
+            channels.append(dataclasses.replace(c, busy_until_s=busy) if busy != c.busy_until_s else c)
         slot_map: dict[str, str] = {}
         aps: list[AP] = []
         for ap in self.net.aps:
@@ -673,7 +689,7 @@ class _Simulator:
             if task.deadline_s is not None and task.deadline_s - waited > 0:
                 deadline = task.deadline_s - waited
             tasks.append(dataclasses.replace(task, release_s=max(0.0, -waited), deadline_s=deadline))
-        return self.net.replace(aps=tuple(aps), tasks=tuple(tasks)), slot_map
+        return self.net.replace(aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
 
     # -- results --
 
@@ -739,6 +755,20 @@ class _Simulator:
         return pd.DataFrame(
             recs, columns=["task", "key", "kind", "resource", "start_s", "end_s", "decided_s"]
         )
+
+
+def _channel_free_s(frozen: list[tuple[float, float, str]], from_s: float) -> float:
+    """First instant >= ``from_s`` at which a channel is idle: the end of the committed transfers
+    (``frozen``: (start_s, end_s, key) in time order, never overlapping) that run back to back
+    from ``from_s`` on; ``from_s`` itself when none is running then."""
+    free = from_s
+    for start, end, _ in frozen:
+        if end <= free:
+            continue
+        if start > free:
+            break
+        free = end
+    return free
 
 
 def _remap_decision(d: TaskDecision, slot_map: dict[str, str], net: Instance) -> TaskDecision:

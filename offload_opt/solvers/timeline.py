@@ -49,15 +49,24 @@ class Timelines:
     gap that fits; ``insert`` must be given that position (it also orders
     zero-length activities exactly as the evaluator will), ``pop`` undoes an
     ``insert`` in LIFO order.
+
+    ``floor_s``: resource -> time before which nothing starts on it (a channel busy with
+    committed transfers, ``CostTables.channel_ready_s``): every ready time on that resource
+    is raised to it, as the evaluator raises the ready time of a transfer on the channel.
     """
 
-    __slots__ = ("_lines",)
+    __slots__ = ("_floor", "_lines")
 
-    def __init__(self) -> None:
+    def __init__(self, floor_s: Mapping[str, float] | None = None) -> None:
         self._lines: dict[str, tuple[list[float], list[float], list[str]]] = {}
+        self._floor: dict[str, float] = dict(floor_s or {})
 
     def earliest(self, resource: str, ready_s: float, duration_s: float) -> tuple[float, int]:
-        """Earliest start >= ``ready_s`` of a gap of ``duration_s`` on ``resource``, and its list position."""
+        """Earliest start >= ``ready_s`` (and >= the resource's floor) of a gap of ``duration_s`` on
+        ``resource``, and its list position."""
+        floor = self._floor.get(resource)
+        if floor is not None and ready_s < floor:
+            ready_s = floor
         line = self._lines.get(resource)
         if line is None:
             return ready_s, 0
@@ -160,7 +169,7 @@ class Engine:
     def __init__(self, costs: CostTables) -> None:
         self.costs = costs
         self.tasks = costs.tasks
-        self.tl = Timelines()
+        self.tl = Timelines(costs.channel_ready_s)  # channels busy with committed transfers
         self.state: list[TaskState | None] = [None] * len(costs.tasks)  # None: not begun
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}

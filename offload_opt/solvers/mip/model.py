@@ -455,7 +455,10 @@ class MipModel:
         An op's start is split by option: start = sum_o start_on[i, o] with
         earliest(i, o) * place[i, o] <= start_on[i, o] <= latest(i, o) * place[i, o]
         (``head`` >= release and ready_s is a valid earliest start on option o; 0 when the mode is
-        not chosen). A flow's homogenised start lies between its window bounds times its mode.
+        not chosen). A flow's homogenised start lies between its window bounds times its mode,
+        and a flow on a channel busy with committed transfers (``CostTables.channel_ready_s``)
+        starts no earlier than the channel is free: start[i] >= sum_r ready(r) * route_weight(i, r)
+        (the route weights sum to 1 when the mode is chosen, 0 otherwise).
         """
         m = self.m
         index = [(i, o) for i in self.ops for o in self.opts[i]]
@@ -473,6 +476,17 @@ class MipModel:
                 mu = m.mode[a.task, a.mode]
                 self._add(m.start[i] >= self.est[i] * mu)
                 self._add(m.start[i] <= self.lst[i] * mu)
+        chan_ready = self.costs.channel_ready_s
+        if chan_ready:
+            for i in self.flows:
+                a = self.st.acts[i]
+                terms = [
+                    (chan_ready[ch], r)
+                    for r in self.routes[i]
+                    if (ch := a.routes[r].channel) is not None and chan_ready.get(ch, 0.0) > self.est[i]
+                ]
+                if terms:
+                    self._add(m.start[i] >= sum(t * self.route_weight(i, r) for t, r in terms))
 
     def _server_load(self) -> None:
         """Valid inequalities: ops sharing a server queue behind each other (contention in the LP).

@@ -410,10 +410,11 @@ def generic_horizon(st: Structure) -> float:
     In a schedule where every activity starts as early as its release, ready time, data and
     resource predecessor allow, the binding predecessors of any activity form a chain of distinct
     activities back to a ready time, so its end is at most the latest ready time plus the sum of
-    the longest durations of all activities of the longest mode of every task.
+    the longest durations of all activities of the longest mode of every task. A channel busy
+    with committed transfers is a ready time of the transfers on it.
     """
     costs = st.costs
-    latest_ready = 0.0
+    latest_ready = max(costs.channel_ready_s.values(), default=0.0)
     total = 0.0
     for ti, task in enumerate(costs.tasks):
         latest_ready = max(latest_ready, task.release_s)
