@@ -191,7 +191,8 @@ def test_planner_sees_a_busy_device(exact_lengths):
 
 def test_one_slot_servers_are_seen_exactly(exact_lengths):
     """Oracle predictions, 1-slot servers, nearest-edge: the planner's latency is the actual one up to
-    the waits behind other transfers on a busy channel (milliseconds; the static model cannot say it)."""
+    a wait behind a committed transfer that lies after an idle gap on the channel (the policy is shown
+    only the run of committed transfers covering the epoch, ``Channel.busy_until_s``)."""
     res = simulate(
         "small", policy="nearest-edge", rate=0.5, duration_s=60.0, seed=6, planner="oracle", slots=1
     )
