@@ -18,7 +18,10 @@ A column occupies, on the resource group of each op's option (a device: capacity
 k-slot model server: capacity k), the periods ``[tau, tau + floor(p / g) - 1]``: an op that
 starts in period tau and runs p seconds is active at the end of each of these periods, so at
 most ``capacity`` of them share a period. Channels are left out (valid: dropping a resource
-only enlarges the feasible set; airtime is milliseconds here, so little is lost).
+only enlarges the feasible set; airtime is milliseconds here, so little is lost). A channel busy
+with committed transfers (``Channel.busy_until_s``) only delays transfers, so the heads above,
+computed without it, stay lower bounds; the horizon (``generic_horizon``) counts it as a ready
+time, so every solution still maps into the column space.
 """
 
 from __future__ import annotations
