@@ -15,9 +15,10 @@ or the MIP found one); ``mip_infeasible`` / ``mip_unknown``: the MIP's verdict
 where both heuristics missed; how many of the feasible ones greedy and ALNS
 meet; and ALNS's worst gap to the MIP's objective where the MIP ran and met
 them. ``alns_miss_mip_feasible`` lists the feasible instances ALNS misses. ``--csv``
-writes the per-instance rows; ``--reuse CSV`` takes the MIP columns from a
-previous run's CSV (the MIP is the slow part; the instances are the same for
-the same grid), e.g. to compare two versions of the heuristics.
+writes the per-instance rows; ``--reuse CSV [CSV ...]`` takes the MIP
+columns from previous runs' CSVs, wherever they ran it (the MIP is the slow part; the instances are the same for
+the same grid), e.g. to compare two versions of the heuristics;
+``--summarise CSV`` prints the tables of a saved CSV.
 """
 
 from __future__ import annotations
@@ -71,22 +72,23 @@ def run_one(users: int, seed: int, deadline_s: float, slots: int, mip_limit_s: f
         "alns_meets": _meets(a),
         "alns_obj": a.objective,
     }
-    if row["greedy_meets"] and row["alns_meets"]:
-        row["mip"], row["mip_obj"] = "feasible", None  # a heuristic met them: a feasible schedule exists
-        return row
     key = (users, seed, deadline_s, slots)
     if key in cached:
-        row["mip"], row["mip_obj"] = cached[key]
+        row["mip"], row["mip_obj"], row["mip_termination"] = cached[key]
+        return row
+    if row["greedy_meets"] and row["alns_meets"]:
+        # a heuristic met them: a feasible schedule exists (no MIP run, no MIP objective)
+        row["mip"], row["mip_obj"], row["mip_termination"] = "feasible", None, None
         return row
     m = solve(costs, "mip", time_limit=mip_limit_s)
-    row["mip"], row["mip_obj"] = _mip_verdict(m), m.objective
+    row["mip"], row["mip_obj"], row["mip_termination"] = _mip_verdict(m), m.objective, m.termination
     return row
 
 
 def _worst_gap_pct(df: pd.DataFrame) -> float:
-    """Largest (MIP objective - ALNS objective) / |MIP objective|, in %, where both met the deadlines
-    (the MIP's objective is a proven optimum only when it stopped optimal within its time limit)."""
-    both = df[df.alns_meets & df.mip_obj.notna()]
+    """Largest (MIP optimum - ALNS objective) / |MIP optimum|, in %, where both met the deadlines and
+    the MIP proved its objective optimal within its time limit."""
+    both = df[df.alns_meets & df.mip_obj.notna() & (df.get("mip_termination") == "optimal")]
     if both.empty:
         return float("nan")
     return round(float(((both.mip_obj - both.alns_obj) / both.mip_obj.abs()).max() * 100), 2)
@@ -123,15 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slots", type=_ints, default=[2, 8])
     ap.add_argument("--mip-time-limit", type=float, default=20.0)
     ap.add_argument("--csv", type=Path, default=None, help="write the per-instance rows here")
-    ap.add_argument("--reuse", type=Path, default=None, help="take the MIP verdicts from this CSV")
+    ap.add_argument("--reuse", type=Path, nargs="*", default=[], help="take the MIP verdicts from these CSVs")
+    ap.add_argument("--summarise", type=Path, default=None, help="only print the tables of this CSV")
     args = ap.parse_args(argv)
+    if args.summarise is not None:
+        _print(pd.read_csv(args.summarise), argv)
+        return 0
     cached: dict = {}
-    if args.reuse is not None:
-        old = pd.read_csv(args.reuse)
+    for path in args.reuse:
+        old = pd.read_csv(path)
         for r in old.itertuples():
             if r.mip in ("infeasible", "unknown") or (r.mip == "feasible" and not pd.isna(r.mip_obj)):
                 obj = None if pd.isna(r.mip_obj) else float(r.mip_obj)
-                cached[(int(r.users), int(r.seed), float(r.deadline_s), int(r.slots))] = (r.mip, obj)
+                term = getattr(r, "mip_termination", None)
+                term = None if term is None or pd.isna(term) else str(term)
+                cached[(int(r.users), int(r.seed), float(r.deadline_s), int(r.slots))] = (r.mip, obj, term)
     rows = []
     grid = [
         (u, s, d, k)
@@ -147,13 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     if args.csv is not None:
         df.to_csv(args.csv, index=False)
+    _print(df, argv)
+    return 0
+
+
+def _print(df: pd.DataFrame, argv: list[str] | None) -> None:
     print("$ python benchmarks/bench_deadlines.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print(summarise(df).to_string(index=False))
     left = df[(df.mip == "feasible") & ~df.alns_meets]
-    print(
-        "alns_miss_mip_feasible:", [tuple(x) for x in left[["users", "seed", "deadline_s", "slots"]].values]
-    )
-    return 0
+    cases = [(int(r.users), int(r.seed), float(r.deadline_s), int(r.slots)) for r in left.itertuples()]
+    print("alns_miss_mip_feasible:", cases)
 
 
 if __name__ == "__main__":
