@@ -21,13 +21,16 @@ exactly the evaluator's. One iteration is a *ruin and recreate* move:
   value now minus its worst value after one other is inserted), ``greedy``
   (greedy's spt task order) or ``random`` order; each task is inserted by
   ``greedy.insert_task`` (its best mode, each op on the option of best
-  marginal reward), and with probability ``mode_flip`` one removed task is
+  marginal reward; a task that then misses its deadline is placed again
+  deadline-first, fastest options upgraded op by op, see ``greedy.py``),
+  and with probability ``mode_flip`` one removed task is
   forced into another mode.
 
 Acceptance is simulated annealing on the summed reward minus the deadline
 penalty (``Engine.task_value``: a missed deadline costs ~1e3 reward units per
 second, so schedules meeting the deadlines win whenever the search finds
-one), with temperature ``temperature * |start objective| / tasks`` cooling
+one: in effect a feasibility phase, the total violation first, then the
+reward), with temperature ``temperature * |start objective| / tasks`` cooling
 linearly to zero. Operator weights adapt per segment of ``segment``
 iterations (Ropke & Pisinger 2006: 33 for a new best, 9 for an improvement,
 13 for an accepted move; reaction ``reaction``).
