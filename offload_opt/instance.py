@@ -839,31 +839,26 @@ class Instance:
         by_id = {u.id: u for u in self.users}
         # the relative time frame (docs/model.md): everything after the earliest release is bounded
         origin = min(t.release_s for t in self.tasks)
+
+        def beyond_span(path: str, time_s: float) -> ValueError:
+            return ValueError(
+                f"{path}: must be within {MAX_RELEASE_SPAN_S:g} s of the earliest release "
+                f"({origin!r} s), got {time_s!r}"
+            )
+
         for i, t in enumerate(self.tasks):
             if t.release_s - origin > MAX_RELEASE_SPAN_S:
-                raise ValueError(
-                    f"tasks[{i}].release_s: must be within {MAX_RELEASE_SPAN_S:g} s of the earliest release "
-                    f"({origin!r} s), got {t.release_s!r}"
-                )
+                raise beyond_span(f"tasks[{i}].release_s", t.release_s)
         for i, c in enumerate(self.channels):
             if c.busy_until_s - origin > MAX_RELEASE_SPAN_S:
-                raise ValueError(
-                    f"channels[{i}].busy_until_s: must be within {MAX_RELEASE_SPAN_S:g} s "
-                    f"of the earliest release ({origin!r} s), got {c.busy_until_s!r}"
-                )
+                raise beyond_span(f"channels[{i}].busy_until_s", c.busy_until_s)
         for i, a in enumerate(self.aps):
             for j, server in enumerate(a.servers):
                 if server.queue_backlog_s - origin > MAX_RELEASE_SPAN_S:
-                    raise ValueError(
-                        f"aps[{i}].servers[{j}].queue_backlog_s: must be within {MAX_RELEASE_SPAN_S:g} s "
-                        f"of the earliest release ({origin!r} s), got {server.queue_backlog_s!r}"
-                    )
+                    raise beyond_span(f"aps[{i}].servers[{j}].queue_backlog_s", server.queue_backlog_s)
             for k, gpu in enumerate(a.gpus):
                 if gpu.queue_backlog_s - origin > MAX_RELEASE_SPAN_S:
-                    raise ValueError(
-                        f"aps[{i}].gpus[{k}].queue_backlog_s: must be within {MAX_RELEASE_SPAN_S:g} s "
-                        f"of the earliest release ({origin!r} s), got {gpu.queue_backlog_s!r}"
-                    )
+                    raise beyond_span(f"aps[{i}].gpus[{k}].queue_backlog_s", gpu.queue_backlog_s)
         for i, t in enumerate(self.tasks):
             if t.user not in users:
                 raise ValueError(f"tasks[{i}].user: unknown user {t.user!r}")
