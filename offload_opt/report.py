@@ -45,6 +45,17 @@ def _ap_models(inst, a) -> str:
     return "; ".join(cells)
 
 
+def _difficulty_scale(inst: Instance) -> str:
+    """How to read the difficulty column, which depends on the instance's composition rule (docs/model.md)."""
+    ph = inst.physics
+    if ph is None or ph.composition == "product":
+        return "difficulty on MATH levels 1..5; composition: product of op qualities"
+    return (
+        f"difficulty on MATH levels; composition: {ph.composition}, uplift {ph.decomposition_uplift:g}: "
+        "an op's difficulty is the level whose reasoning work equals its share, so parts of a task sit below level 1"
+    )
+
+
 def _show_frame(rows: list[dict[str, Any]]) -> str:
     """``_frame`` for show: the same text, laid out directly when the table is long.
 
@@ -187,9 +198,7 @@ def show_instance(inst: Instance) -> str:
             )
         rows.append(row)
     out.append(_show_frame(rows))
-    out.append(
-        f"\ntasks ({len(inst.tasks)}): whole-task estimate and decomposition (difficulty on MATH levels 1..5)"
-    )
+    out.append(f"\ntasks ({len(inst.tasks)}): whole-task estimate and decomposition ({_difficulty_scale(inst)})")
     rows = []
     for t in inst.tasks:
         rows.append(

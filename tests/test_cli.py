@@ -78,3 +78,21 @@ def test_console_script_is_declared():
     with open("pyproject.toml", "rb") as fh:
         data = tomllib.load(fh)
     assert data["project"]["scripts"]["offload-opt"] == "offload_opt.cli:main"
+
+
+def test_show_names_the_composition_rule_and_difficulty_scale(tmp_path):
+    """`show` says how to read op difficulties: work-share files have parts below level 1, v1 files use the product."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    new = subprocess.run(
+        [sys.executable, "solve.py", "show", "instances/bench/S/S-01.json"], cwd=root, capture_output=True, text=True
+    )
+    old = subprocess.run(
+        [sys.executable, "solve.py", "show", "instances/bench/v1/S/S-01.json"], cwd=root, capture_output=True, text=True
+    )
+    assert new.returncode == 0 and old.returncode == 0
+    assert "composition: work-share, uplift 0.2442" in new.stdout
+    assert "composition: product of op qualities" in old.stdout
