@@ -810,13 +810,8 @@ class _Simulator:
                 raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
             moved = False
             for r, keys in chans.items():
-                times = [
-                    (
-                        ev.schedule[measure.get(k, k)].start_s,
-                        ev.schedule[measure.get(k, k)].end_s - ev.schedule[measure.get(k, k)].start_s,
-                    )
-                    for k in keys
-                ]
+                acts = [ev.schedule[measure.get(k, k)] for k in keys]
+                times = [(a.start_s, a.end_s - a.start_s) for a in acts]
                 new_pos = _fit(times, fixed[r], pos[r])
                 if new_pos != pos[r]:
                     pos[r], moved = new_pos, True
