@@ -70,17 +70,23 @@ def test_history_under_contention_equals_the_evaluator():
     assert (res.rows["queue_s"] > 1e-6).any(), "the run should have contention to be a test of it"
 
 
-@pytest.mark.parametrize("epoch", ["arrival", 5.0, "batch:5"])
+@pytest.mark.parametrize("epoch", ["arrival", 5.0, "task:5", "batch:5"])
 @pytest.mark.parametrize("policy", ["greedy", "local-search", "nearest-edge"])
 def test_all_at_time_zero_reproduces_the_static_solve(epoch, policy, exact_lengths):
-    """All tasks at t=0, one epoch, predictions == actual values: the static solve's reward, exactly."""
+    """All tasks at t=0, one epoch, predictions == actual values: the static solve's reward, exactly.
+
+    Per-op revision (``5.0``) may re-plan at 5 s the ops not started by then (greedy: one task's);
+    with exact predictions that re-plan keeps the static solve's reward, asserted like the rest."""
     inst = generate("small", seed=2, planner="oracle", release_window_s=0.0)
     assert all(t.whole.output_tokens == t.whole.actual.output_tokens for t in inst.tasks)
     opts = {"max_iters": 300} if policy == "local-search" else {}  # an iteration budget: deterministic
     static = solve(inst, solver=policy, seed=0, **opts)
     actual = evaluate(build_costs(inst, actual=True), static.solution)
     res = simulate(inst, policy=policy, epoch=epoch, seed=0, options=opts)
-    assert res.summary["epochs"] == 1
+    assert res.revisions is not None
+    assert res.summary["epochs"] == 1 + res.revisions["epoch_s"].nunique()
+    assert (res.revisions["started_ops"] > 0).all()  # only a per-op rule re-plans after t=0
+    assert epoch == 5.0 or res.summary["epochs"] == 1
     assert res.rows["reward"].sum() == pytest.approx(static.objective, abs=1e-9)
     assert res.rows["reward"].sum() == pytest.approx(actual.objective, abs=1e-9)
     assert res.rows["latency_s"].to_numpy() == pytest.approx(
@@ -112,11 +118,17 @@ def test_low_rate_latency_tends_to_contention_free():
     assert res.rows["latency_s"].mean() >= mean_alone - 1e-9  # contention never helps
 
 
-def test_periodic_replanning_revises_unstarted_tasks_and_waits_for_the_epoch():
-    """Epoch 2 s: nothing starts before its decision epoch; tasks not started are planned again."""
-    res = simulate("small", policy="greedy", rate=0.3, duration_s=60.0, seed=1, epoch=2.0)
+@pytest.mark.parametrize("epoch", ["task:2", 2.0])
+def test_periodic_replanning_revises_unstarted_tasks_and_waits_for_the_epoch(epoch):
+    """Epoch 2 s: nothing starts before its decision epoch; tasks (task:2) or ops (2.0) not started
+    are planned again. Per op, a row's epoch is its last plan's: its activities on a device, slot or
+    channel start no earlier than the plan that decided each (``activities.decided_s``)."""
+    res = simulate("small", policy="greedy", rate=0.3, duration_s=60.0, seed=1, epoch=epoch)
     rows = res.rows
-    assert (rows["start_s"] >= rows["epoch_s"] - 1e-12).all()
+    acts = res.activities[res.activities["resource"].notna()]
+    assert (acts["start_s"] >= acts["decided_s"] - 1e-12).all()
+    if epoch == "task:2":
+        assert (rows["start_s"] >= rows["epoch_s"] - 1e-12).all()
     assert (rows["epoch_s"] >= rows["arrival_s"]).all()
     assert ((rows["epoch_s"] / 2.0).round(9) % 1 == 0).all()
     assert (rows["plans"] > 1).any()

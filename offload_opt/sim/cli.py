@@ -114,8 +114,9 @@ def _add_network(p: argparse.ArgumentParser) -> None:
         "--epoch",
         default="arrival",
         help="decision epochs: 'arrival' (decide each task as it arrives, never revise), a period P in s "
-        "(every P s re-plan every task not started yet), or 'batch:P' (every P s, no revision) "
-        "[default: arrival]",
+        "(every P s re-plan every op not started yet; a started op keeps its placement and its task "
+        "its mode), 'task:P' (every P s re-plan every task none of whose activities has started), or "
+        "'batch:P' (every P s, no revision) [default: arrival]",
     )
     p.add_argument("--time-limit", default=None, metavar="S", help="time limit of each decision (s)")
     p.add_argument(

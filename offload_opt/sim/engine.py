@@ -17,9 +17,14 @@ Epoch rules (``epoch``):
 - ``"arrival"``: each task is decided when it arrives (tasks arriving at the
   same instant together) and never revised;
 - a number ``P`` (s): every ``P`` s (at 0, P, 2P, ...) the pending tasks are
-  decided together, and every task none of whose activities has started yet
-  is withdrawn and re-planned with them (re-planning is per task: a task with
-  a started activity keeps its whole decision);
+  decided together, and every op that has not started yet is re-planned with
+  them (re-planning is per op: an op is started once its compute or one of
+  its input transfers on a channel has started; a task with a started op
+  keeps its mode and its started ops, which enter the planner's cost tables
+  as what is left of them, ``_PlanCosts``);
+- ``"task:P"``: the same epochs, re-planning per task (a task none of whose
+  activities has started is withdrawn and decided again; one with a started
+  activity keeps its whole decision);
 - ``"batch:P"``: periodic batches every ``P`` s without revision.
 
 What the policy sees of the committed state: the release of every pending
@@ -77,11 +82,12 @@ from offload_opt.sim.arrivals import (
     read_trace,
     templates_of,
 )
-from offload_opt.solution import Placement, Sequence, Solution, TaskDecision
+from offload_opt.solution import Placement, Sequence, Solution, TaskDecision, flow_key
 from offload_opt.solvers.base import get_solver, solve
 
 HOLD_OP = "hold"
 CHANNEL_PREFIX = "chan:"
+PIN_PREFIX = "pin:"  # private resource of a started op in the planner's tables (per-op revision)
 ROW_COLUMNS = [
     "task",
     "user",
@@ -111,35 +117,45 @@ ROW_COLUMNS = [
 
 @dataclass(frozen=True)
 class EpochRule:
-    """When decisions are made: on arrival, or every ``period_s`` with or without revision."""
+    """When decisions are made: on arrival, or every ``period_s`` with or without revision.
+
+    ``revise``: unstarted work is re-planned at each epoch; ``per_task``: the unit of that
+    revision is the task (only tasks with nothing started), else the op (every op not started).
+    """
 
     kind: str  # "arrival" or "periodic"
     period_s: float = 0.0
     revise: bool = False
+    per_task: bool = False
 
     @classmethod
     def parse(cls, text: str | float) -> EpochRule:
-        """``"arrival"``, a period in s (re-plan), or ``"batch:P"`` (periodic, no revision)."""
+        """``"arrival"``, a period in s (re-plan per op), ``"task:P"`` (re-plan per task) or
+        ``"batch:P"`` (periodic, no revision)."""
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             return cls("periodic", check_positive_number("epoch", text), True)
         s = str(text).strip()
         if s == "arrival":
             return cls("arrival")
-        revise = True
+        revise, per_task = True, False
         if s.startswith("batch:"):
             s, revise = s.removeprefix("batch:"), False
+        elif s.startswith("task:"):
+            s, per_task = s.removeprefix("task:"), True
         try:
             period = float(s)
         except ValueError:
             raise InputError(
-                f"epoch: expected 'arrival', a period in s (e.g. 2.0) or 'batch:<s>', got {text!r}"
+                f"epoch: expected 'arrival', a period in s (e.g. 2.0), 'task:<s>' or 'batch:<s>', got {text!r}"
             ) from None
-        return cls("periodic", check_positive_number("epoch", period), revise)
+        return cls("periodic", check_positive_number("epoch", period), revise, per_task)
 
     def __str__(self) -> str:
         if self.kind == "arrival":
             return "arrival"
-        return f"{self.period_s:g}" if self.revise else f"batch:{self.period_s:g}"
+        if not self.revise:
+            return f"batch:{self.period_s:g}"
+        return f"task:{self.period_s:g}" if self.per_task else f"{self.period_s:g}"
 
 
 @dataclass
@@ -152,11 +168,20 @@ class SimResult:
     config: dict[str, Any] = field(default_factory=dict)
     instance: Instance | None = None  # every simulated task, released at its arrival time
     solution: Solution | None = None  # every executed decision; each resource's activities in executed order
+    # one row per re-plan of a decided task (periodic epochs with revision), REVISION_COLUMNS
+    revisions: pd.DataFrame | None = None
+
+
+REVISION_COLUMNS = ["task", "epoch_s", "started_ops", "before", "after", "moved_ops"]
 
 
 @dataclass
 class _Decided:
-    """A task with its current decision (actual slots) and what the planner expected of it."""
+    """A task with its current decision (actual slots) and what the planner expected of it.
+
+    ``kept_s``: activity key -> decision time of the plan that decided it, for the activities
+    that had started when the task was last re-planned in parts (the rest: ``decided_s``).
+    """
 
     arrival: Arrival
     decision: TaskDecision
@@ -165,6 +190,33 @@ class _Decided:
     predicted_latency_s: float
     predicted_quality: float
     plans: int
+    kept_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """What is committed of a task some but not all of whose ops have started (per-op revision).
+
+    An op has started once its compute or one of its input transfers on a channel has started:
+    its data is then on its node (or on its way there). ``running``: ops whose compute has
+    started, with their finish (absolute s); ``placed``: ops committed by a started input
+    transfer whose compute has not started, with the end of those transfers; ``started``: every
+    started activity on a device, slot or channel, which keeps its time.
+    """
+
+    mode: str
+    placements: dict[str, Placement]
+    running: dict[str, float]
+    placed: dict[str, float]
+    started: dict[str, ActivityTime]
+
+
+def _options_text(d: TaskDecision) -> str:
+    """A decision's placements as ``op@node[/model#slot]`` joined by ``;`` (the rows' ``options``)."""
+    return ";".join(
+        f"{p.op}@{p.node}" + (f"/{p.model}#{p.slot}" if p.node.startswith("ap:") else "")
+        for p in d.placements
+    )
 
 
 class _ExecCosts(CostTables):
@@ -195,10 +247,49 @@ class _PlanCosts(CostTables):
     An option's ``ready_s`` is its earliest start, and a device is one resource, so this is exact.
     """
 
-    def __init__(self, instance: Instance, device_free_s: dict[str, float]):
+    def __init__(
+        self,
+        instance: Instance,
+        device_free_s: dict[str, float],
+        partial: dict[str, _Partial] | None = None,
+        origin_s: float = 0.0,
+    ):
+        """``partial``: tasks re-planned in parts (their committed part, absolute times; ``origin_s``
+        is the epoch, the planning frame's zero); each enters with its committed mode only."""
         super().__init__(instance)
         if device_free_s:
             self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
+        if partial:
+            self.tasks = tuple(
+                _committed_part(t, partial[t.id], origin_s) if t.id in partial else t for t in self.tasks
+            )
+
+
+def _committed_part(task: TaskCosts, part: _Partial, origin_s: float) -> TaskCosts:
+    """A partially started task as the planner sees it: its committed mode only; an op whose
+    compute has started keeps only its committed (node, model), as a zero-length option on a
+    private resource ready at its finish (the slot or device it runs on is busy until then in
+    the committed state already); an op committed by a started input transfer keeps only its
+    committed (node, model) on any of its slots, not before those transfers end; every other op
+    keeps all its options. Flows whose transfer has started are dropped (not charged again);
+    the rest, including those from a started op to an unstarted one, are charged as usual."""
+    mode = task.modes[task.mode_index[part.mode]]
+    ops = []
+    for op in mode.ops:
+        p = part.placements[op.name]
+        if op.name not in part.running and op.name not in part.placed:
+            ops.append(op)
+            continue
+        o = next(o for o in op.options if o.node == p.node and o.model == p.model)
+        if op.name in part.running:
+            ready = max(0.0, part.running[op.name] - origin_s)
+            res = (f"{PIN_PREFIX}{task.id}/{op.name}",)
+            o = Option(o.node, o.model, res, 0.0, o.quality, ready)
+        else:
+            o = dataclasses.replace(o, ready_s=max(o.ready_s, part.placed[op.name] - origin_s))
+        ops.append(dataclasses.replace(op, options=(o,)))
+    flows = tuple(f for f in mode.flows if flow_key(task.id, mode, f) not in part.started)
+    return dataclasses.replace(task, modes=(Mode(mode.name, tuple(ops), flows),))
 
 
 def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> TaskCosts:
@@ -241,18 +332,24 @@ def _fit(
 
 
 def _interleave(
-    fixed: list[tuple[float, float, str]], keys: list[str], pos: list[int], gate: str
+    fixed: list[tuple[float, float, str]],
+    keys: list[str],
+    pos: list[int],
+    gate: str,
+    gate_at: int = 0,
+    expand: dict[str, list[str]] | None = None,
 ) -> list[str]:
-    """Frozen holds in time order with ``keys[i]`` placed before ``fixed[pos[i]]``; the gate before keys[0]."""
+    """Frozen holds in time order with ``keys[i]`` placed before ``fixed[pos[i]]``; the gate before
+    keys[gate_at]; a key in ``expand`` stands for its list of entries (a pinned activity)."""
     out: list[str] = []
     j = 0
     for i, key in enumerate(keys):
         while j < pos[i]:
             out.append(fixed[j][2])
             j += 1
-        if i == 0:
+        if i == gate_at:
             out.append(gate)
-        out.append(key)
+        out.extend(expand[key] if expand and key in expand else (key,))
     out.extend(f[2] for f in fixed[j:])
     return out
 
@@ -375,7 +472,8 @@ def simulate(
         "network": net.name,
     }
     history = net.replace(tasks=tuple(a.task for a in arrivals)) if arrivals else None
-    return SimResult(rows, acts, summary, config, history, sim.history_solution(policy))
+    revisions = pd.DataFrame(sim.revisions, columns=REVISION_COLUMNS)
+    return SimResult(rows, acts, summary, config, history, sim.history_solution(policy), revisions)
 
 
 class _Simulator:
@@ -409,6 +507,8 @@ class _Simulator:
         self.window: list[_Decided] = []  # decided at the last epoch, may still be revised
         self.window_seq: dict[str, list[str]] = {}  # their order on each device and server slot
         self.window_t_dec = 0.0  # when they were decided
+        self.window_pins: dict[str, ActivityTime] = {}  # activities kept at their times in that execution
+        self.revisions: list[dict[str, Any]] = []  # one record per re-plan (REVISION_COLUMNS)
         # channel -> frozen transfers (start_s, end_s, key) in time order, those that may still matter
         self.chan_frozen: dict[str, list[tuple[float, float, str]]] = {}
         self.last_times: dict[str, list[ActivityTime]] = {}  # task -> its activities as last executed
@@ -443,28 +543,73 @@ class _Simulator:
             decider_free = self._epoch(t, new)
             new = []
 
+    def _split(self, d: _Decided, t: float) -> _Partial | bool:
+        """What of ``d`` has started by ``t``: False (nothing: withdraw it), True (keep its whole
+        decision: every op has started, or the rule revises per task) or its committed part."""
+        tid = d.arrival.task.id
+        acts = self.last_times[tid]
+        started = {a.key: a for a in acts if a.resource is not None and a.start_s <= t}
+        if not started:
+            return False
+        if self.rule.per_task:
+            return True
+        placements = {p.op: p for p in d.decision.placements}
+        committed: set[str] = set()
+        into: dict[str, float] = {}  # op -> end of its started input transfers
+        for key, a in started.items():
+            name = key.split("/", 1)[1]
+            if ">" in name:  # a flow "src>dst": its source has finished, its data goes to dst
+                src, dst = name.split(">", 1)
+                committed.update(n for n in (src, dst) if n in placements)
+                if dst in placements:
+                    into[dst] = max(into.get(dst, -math.inf), a.end_s)
+            else:
+                committed.add(name)
+        if committed >= placements.keys():
+            return True
+        running: dict[str, float] = {}
+        placed: dict[str, float] = {}
+        for op in committed:
+            key = f"{tid}/{op}"
+            if key in started:
+                running[op] = started[key].end_s
+            else:
+                placed[op] = into[op]
+        return _Partial(d.decision.mode, placements, running, placed, started)
+
     def _epoch(self, t: float, new: list[Arrival]) -> float:
         """Decide at ``t``; returns when the decider is free again."""
         started: list[_Decided] = []
-        withdrawn: list[_Decided] = []
+        withdrawn: list[_Decided] = []  # with nothing started, or re-planned in parts (``partial``)
+        partial: dict[str, _Partial] = {}
         for d in self.window:
-            if any(a.resource is not None and a.start_s <= t for a in self.last_times[d.arrival.task.id]):
+            got = self._split(d, t)
+            if got is True:
                 started.append(d)
             else:
                 withdrawn.append(d)
-        if withdrawn and started:  # re-time the started tasks without the withdrawn ones, then freeze them
-            seqs = {r: [k for k in keys if k.split("/", 1)[0] not in {d.arrival.task.id for d in withdrawn}]
-                    for r, keys in self.window_seq.items()}  # fmt: skip
-            chan_prev = {
-                r: [a.key for a in sorted(self._window_acts(started, r), key=lambda a: a.start_s)]
-                for r in self._window_channels(started)
-            }
+                if got is not False:
+                    partial[d.arrival.task.id] = got
+        # the started activities of the tasks re-planned in parts keep their times
+        kept = {k: a for p in partial.values() for k, a in p.started.items()}
+        if withdrawn and started:  # re-time the started tasks without the withdrawn work, then freeze them
+            drop = {d.arrival.task.id for d in withdrawn}
+            seqs = {}
+            for r, keys in self.window_seq.items():
+                v = [k for k in keys if k.split("/", 1)[0] not in drop or k in kept]
+                if v:
+                    seqs[r] = v
+            chan_prev = {}
+            for r in self._window_channels(started):
+                acts = self._window_acts(started, r) + [a for a in kept.values() if a.resource == r]
+                chan_prev[r] = [a.key for a in sorted(acts, key=lambda a: (a.start_s, a.end_s))]
             ev = self._execute(
                 [d.arrival.task for d in started],
                 [d.decision for d in started],
-                {r: v for r, v in seqs.items() if v},
+                seqs,
                 chan_prev,
                 self.window_t_dec,
+                {**self.window_pins, **kept},
             )
             for d in started:  # what has already happened cannot change
                 for a in self.last_times[d.arrival.task.id]:
@@ -472,21 +617,28 @@ class _Simulator:
                         raise RuntimeError(f"re-planning at t={t!r} s moved {a.key!r}, which had started")
             self._record(ev)
         self._freeze(started)
-        self.window, self.window_seq = [], {}
+        chan_kept: dict[str, list[tuple[float, float, str]]] = {}
+        for a in kept.values():  # device and slot work that has started is committed state
+            assert a.resource is not None
+            if a.resource.startswith(CHANNEL_PREFIX):
+                chan_kept.setdefault(a.resource, []).append((a.start_s, a.end_s, a.key))
+            else:
+                self.base_free[a.resource] = max(self.base_free.get(a.resource, 0.0), a.end_s)
+        self.window, self.window_seq, self.window_pins = [], {}, {}
         pending = [d.arrival for d in withdrawn] + new
-        plans = {d.arrival.task.id: d.plans for d in withdrawn}
+        old = {d.arrival.task.id: d for d in withdrawn}
         if not pending:
             return t
         self.n_epochs += 1
         origin = t + self.charge_fixed_s
         free = self.base_free
-        plan_inst, slot_map = self._planning_instance(pending, origin, free)
+        plan_inst, slot_map = self._planning_instance(pending, origin, free, chan_kept)
         device_free = {
             user_node(u.id): free[device_resource(u.id)] - origin
             for u in self.net.users
             if free.get(device_resource(u.id), 0.0) > origin
         }
-        plan_costs = _PlanCosts(plan_inst, device_free)
+        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin)
         res = solve(
             plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
         )
@@ -495,17 +647,33 @@ class _Simulator:
         charge = res.runtime_s if self.charge_measured else self.charge_fixed_s
         t_dec = t + charge
         predicted = {m.task: m for m in res.evaluation.tasks}
-        decisions = [_remap_decision(d, slot_map, self.net) for d in res.solution.decisions]
-        new_seq = {slot_map.get(s.resource, s.resource): list(s.activities) for s in res.solution.sequences}
+        decisions = [
+            _with_running(_remap_decision(d, slot_map, self.net), partial.get(d.task))
+            for d in res.solution.decisions
+        ]
+        new_seq = {
+            slot_map.get(s.resource, s.resource): list(s.activities)
+            for s in res.solution.sequences
+            if not s.resource.startswith(PIN_PREFIX)
+        }
+        # the started activities go first on their resources, at their own times
+        for a in sorted(kept.values(), key=lambda a: (a.start_s, a.end_s), reverse=True):
+            assert a.resource is not None
+            new_seq.setdefault(a.resource, []).insert(0, a.key)
         other = {r: v for r, v in new_seq.items() if not r.startswith(CHANNEL_PREFIX)}
         chans = {r: v for r, v in new_seq.items() if r.startswith(CHANNEL_PREFIX)}
-        ev = self._execute([a.task for a in pending], decisions, other, chans, t_dec)
+        ev = self._execute([a.task for a in pending], decisions, other, chans, t_dec, kept)
         self._record(ev)
         by_task = {d.task: d for d in decisions}
         batch: list[_Decided] = []
         for arr in pending:
             tid = arr.task.id
             pm = predicted[tid]
+            before = old.get(tid)
+            kept_s = {}
+            if tid in partial:
+                assert before is not None
+                kept_s = {k: before.kept_s.get(k, before.decided_s) for k in partial[tid].started}
             batch.append(
                 _Decided(
                     arr,
@@ -514,13 +682,28 @@ class _Simulator:
                     t_dec,
                     (origin - arr.task.release_s) + pm.latency_s,
                     pm.quality,
-                    plans.get(tid, 0) + 1,
+                    (before.plans if before is not None else 0) + 1,
+                    kept_s,
                 )
             )
+            if before is not None:
+                self.revisions.append(
+                    {
+                        "task": tid,
+                        "epoch_s": t,
+                        "started_ops": len(partial[tid].running) + len(partial[tid].placed)
+                        if tid in partial
+                        else 0,
+                        "before": _options_text(before.decision),
+                        "after": _options_text(by_task[tid]),
+                        "moved_ops": _moved_ops(before.decision, by_task[tid]),
+                    }
+                )
         for d in batch:
             self.decided[d.arrival.task.id] = d
         if self.rule.revise:
             self.window, self.window_seq, self.window_t_dec = batch, other, t_dec
+            self.window_pins = kept
         else:
             self._freeze(batch)
         self._prune(t_dec)
@@ -533,6 +716,7 @@ class _Simulator:
         other: dict[str, list[str]],
         chans: dict[str, list[str]],
         not_before_s: float,
+        pinned: dict[str, ActivityTime] | None = None,
     ) -> Evaluation:
         """Time ``tasks`` with the evaluator on actual values after everything frozen.
 
@@ -545,16 +729,50 @@ class _Simulator:
         place and is moved later only as far as the evaluator's times require (a pass per
         move, usually one or two). Frozen transfers stand as holds of their own length and
         are checked to keep their times exactly.
+
+        ``pinned``: activities in the sequences that keep their times (they had started when
+        their task was re-planned in parts): each is preceded by a zero-length hold at its
+        start, or, when its task is not among ``tasks``, stands as a hold of its own length;
+        they are exempt from the gate, which precedes the first activity not pinned, and are
+        checked to keep their times exactly.
         """
         holds: list[tuple[str, str, float, float]] = []
+        expand: dict[str, list[str]] = {}  # pinned key -> its entries in the sequence
+        measure: dict[str, str] = {}  # pinned key -> the entry that carries its time
+        if pinned:
+            own = {t.id for t in tasks}
+            present = {k for v in (*other.values(), *chans.values()) for k in v}
+            for key, a in pinned.items():
+                if key not in present:
+                    continue
+                assert a.resource is not None
+                h = self._hold_id()
+                if a.task in own:
+                    holds.append((h, a.resource, a.start_s, 0.0))
+                    expand[key], measure[key] = [f"{h}/{HOLD_OP}", key], key
+                else:
+                    holds.append((h, a.resource, a.start_s, a.end_s - a.start_s))
+                    expand[key] = [f"{h}/{HOLD_OP}"]
+                    measure[key] = expand[key][0]
         seq: dict[str, list[str]] = {}
         for r, keys in other.items():
-            h = self._hold_id()
-            holds.append((h, r, max(self.base_free.get(r, 0.0), not_before_s), 0.0))
-            seq[r] = [f"{h}/{HOLD_OP}", *keys]
+            out: list[str] = []
+            gated = False
+            for k in keys:
+                if k in expand:
+                    out.extend(expand[k])
+                    continue
+                if not gated:
+                    h = self._hold_id()
+                    holds.append((h, r, max(self.base_free.get(r, 0.0), not_before_s), 0.0))
+                    out.append(f"{h}/{HOLD_OP}")
+                    gated = True
+                out.append(k)
+            seq[r] = out
         fixed: dict[str, list[tuple[float, float, str]]] = {}
         pos: dict[str, list[int]] = {}
         gate: dict[str, str] = {}
+        gate_at: dict[str, int] = {}
         for r, keys in chans.items():
             frozen = [f for f in self.chan_frozen.get(r, []) if f[1] > not_before_s]
             fx = []
@@ -563,16 +781,26 @@ class _Simulator:
                 holds.append((h, r, start, end - start))
                 fx.append((start, end, f"{h}/{HOLD_OP}"))
             fixed[r] = fx
-            g = self._hold_id()
-            holds.append((g, r, not_before_s, 0.0))
-            gate[r] = f"{g}/{HOLD_OP}"
-            pos[r] = _fit([(not_before_s, 0.0)] * len(keys), fx, [0] * len(keys))
+            gate_at[r] = next((i for i, k in enumerate(keys) if k not in expand), len(keys))
+            if gate_at[r] < len(keys):
+                g = self._hold_id()
+                holds.append((g, r, not_before_s, 0.0))
+                gate[r] = f"{g}/{HOLD_OP}"
+            else:
+                gate[r] = ""
+            init = [
+                (pinned[k].start_s, pinned[k].end_s - pinned[k].start_s)
+                if pinned and k in expand
+                else (not_before_s, 0.0)
+                for k in keys
+            ]
+            pos[r] = _fit(init, fx, [0] * len(keys))
         inst = self.net.replace(tasks=tuple(tasks))
         costs = _ExecCosts(inst, holds)
         hold_decisions = [_hold_decision(h[0], h[1]) for h in holds]
         for _ in range(10_000):
             for r, keys in chans.items():
-                seq[r] = _interleave(fixed[r], keys, pos[r], gate[r])
+                seq[r] = _interleave(fixed[r], keys, pos[r], gate[r], gate_at[r], expand)
             sol = Solution(
                 tuple(decisions) + tuple(hold_decisions),
                 tuple(Sequence(r, tuple(v)) for r, v in sorted(seq.items())),
@@ -582,9 +810,8 @@ class _Simulator:
                 raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
             moved = False
             for r, keys in chans.items():
-                times = [
-                    (ev.schedule[k].start_s, ev.schedule[k].end_s - ev.schedule[k].start_s) for k in keys
-                ]
+                acts = [ev.schedule[measure.get(k, k)] for k in keys]
+                times = [(a.start_s, a.end_s - a.start_s) for a in acts]
                 new_pos = _fit(times, fixed[r], pos[r])
                 if new_pos != pos[r]:
                     pos[r], moved = new_pos, True
@@ -596,6 +823,9 @@ class _Simulator:
             for start, _, key in fixed[r]:
                 if ev.schedule[key].start_s != start:
                     raise RuntimeError(f"execution: frozen transfer on {r} moved ({key})")
+        for key, entry in measure.items():
+            if ev.schedule[entry].start_s != pinned[key].start_s:  # type: ignore[index]
+                raise RuntimeError(f"execution: started activity {key!r} moved")
         return ev
 
     def _freeze(self, decided: list[_Decided]) -> None:
@@ -643,14 +873,21 @@ class _Simulator:
                 self.metrics[m.task] = m
 
     def _planning_instance(
-        self, pending: list[Arrival], origin: float, free: dict[str, float]
+        self,
+        pending: list[Arrival],
+        origin: float,
+        free: dict[str, float],
+        chan_kept: dict[str, list[tuple[float, float, str]]] | None = None,
     ) -> tuple[Instance, dict[str, str]]:
-        """The static instance the policy solves at ``origin``, and planner slot -> actual slot."""
+        """The static instance the policy solves at ``origin``, and planner slot -> actual slot.
+
+        ``chan_kept``: started transfers of tasks re-planned in parts (not frozen, but there)."""
         channels = []
         for c in self.net.channels:
-            busy = _channel_free_s(
-                self.chan_frozen.get(channel_resource(c.id), []), max(origin, c.busy_until_s)
-            )
+            frozen = self.chan_frozen.get(channel_resource(c.id), [])
+            if chan_kept and channel_resource(c.id) in chan_kept:
+                frozen = sorted(frozen + chan_kept[channel_resource(c.id)])
+            busy = _channel_free_s(frozen, max(origin, c.busy_until_s))
             busy = max(0.0, busy - origin)  # the planning frame: the epoch is 0
             channels.append(dataclasses.replace(c, busy_until_s=busy) if busy != c.busy_until_s else c)
         slot_map: dict[str, str] = {}
@@ -712,10 +949,7 @@ class _Simulator:
                     "finish_s": task.release_s + m.latency_s,
                     "mode": m.mode,
                     "placement": m.placement,
-                    "options": ";".join(
-                        f"{p.op}@{p.node}" + (f"/{p.model}#{p.slot}" if p.node.startswith("ap:") else "")
-                        for p in d.decision.placements
-                    ),
+                    "options": _options_text(d.decision),
                     "plans": d.plans,
                     "predicted_latency_s": d.predicted_latency_s,
                     "latency_s": m.latency_s,
@@ -747,9 +981,9 @@ class _Simulator:
         )
 
     def activity_frame(self) -> pd.DataFrame:
-        recs = [
-            (a.task, a.key, a.kind, a.resource, a.start_s, a.end_s, self.decided[a.task].decided_s)
-            for tid in self.decided
+        recs = [  # decided_s: when the plan that decided the activity was made
+            (a.task, a.key, a.kind, a.resource, a.start_s, a.end_s, d.kept_s.get(a.key, d.decided_s))
+            for tid, d in self.decided.items()
             for a in self.last_times[tid]
         ]
         return pd.DataFrame(
@@ -769,6 +1003,23 @@ def _channel_free_s(frozen: list[tuple[float, float, str]], from_s: float) -> fl
             break
         free = end
     return free
+
+
+def _with_running(d: TaskDecision, part: _Partial | None) -> TaskDecision:
+    """The committed placements (actual slots) of the ops of ``d`` whose compute has started."""
+    if part is None:
+        return d
+    return dataclasses.replace(
+        d, placements=tuple(part.placements[p.op] if p.op in part.running else p for p in d.placements)
+    )
+
+
+def _moved_ops(before: TaskDecision, after: TaskDecision) -> int:
+    """Ops of ``after`` on another (node, model) than in ``before`` (all of them if the mode changed)."""
+    if before.mode != after.mode:
+        return len(after.placements)
+    was = {p.op: (p.node, p.model) for p in before.placements}
+    return sum(was.get(p.op) != (p.node, p.model) for p in after.placements)
 
 
 def _remap_decision(d: TaskDecision, slot_map: dict[str, str], net: Instance) -> TaskDecision:

@@ -1,8 +1,10 @@
 """The paper's baselines (Han & Sun 2026, arXiv 2604.21399), on the shared insertion-based scheduler.
 
-Every task is done whole (no decomposition); tasks are served first come,
-first served (by release time, then task order), each placed against the
-timelines the earlier tasks left:
+Every task is done whole (no decomposition; a task offered only another mode,
+as the simulator offers a partially started task, is done in that mode, each
+op on its best option); tasks are served first come, first served (by release
+time, then task order), each placed against the timelines the earlier tasks
+left:
 
 - ``local-only``: on the owner's device, with its local model of best reward.
   A user with no local model cannot run anything locally: that task falls back
@@ -58,6 +60,14 @@ def _nearest_edge_option(costs: CostTables, ti: int, m: int) -> int | None:
     return best
 
 
+def _fixed_mode(eng: Engine, ti: int) -> None:
+    """A task offered no whole mode (the simulator re-planning a partially started task offers only
+    its committed mode): its first mode, each op in topological order on its best-reward option."""
+    eng.begin(ti, 0)
+    for i in eng.tasks[ti].modes[0].topo_order:
+        eng.place_op(ti, i, eng.choose_option(ti, i, "reward"))
+
+
 def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
     if costs.instance.is_explicit:
         return SolverOutput(None, "error", info={"reason": EXPLICIT_REASON})
@@ -67,7 +77,10 @@ def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
     fallback_local: list[str] = []
     for ti in _fcfs(costs):
         task = costs.tasks[ti]
-        m = task.mode_index["whole"]
+        m = task.mode_index.get("whole")
+        if m is None:  # a task whose mode is already fixed (a partially started task in the simulator)
+            _fixed_mode(eng, ti)
+            continue
         eng.begin(ti, m)
         if rule == "local":
             allowed = _local_options(costs, ti, m)
