@@ -22,7 +22,7 @@ from offload_opt.solvers.timeline import Engine
 from tests.test_classic import brute_force_makespan
 
 ROOT = Path(__file__).resolve().parent.parent
-BUDGET = 5000  # evaluated plans; measured: enough for every seed below (2000 misses one DAG of 30)
+BUDGET = 2000  # evaluated plans; measured: 500 reach every optimum below at seed 0 (bench_explicit_search.py)
 SEEDS = range(10)
 
 
@@ -109,7 +109,9 @@ def test_heft_paper_dag_reaches_the_proven_optimum():
     for seed in range(3):
         res = solve(inst, "local-search", seed=seed, max_iters=BUDGET)
         assert res.status == "ok"
-        assert res.objective == 73.0  # measured: 73 for seeds 0-5 (300 plans give 76, 3000 give 73)
+        assert (
+            res.objective == 73.0
+        )  # measured: 73 for seeds 0-5 with 2,000 plans (300 give 76 for four of six)
 
 
 @pytest.mark.parametrize("name", ["ft06", "la01", "la05"])

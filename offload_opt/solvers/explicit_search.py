@@ -22,12 +22,17 @@ Neighbourhood (Mastrolilli & Gambardella, "Effective neighbourhood functions
 for the flexible job shop problem", J. Scheduling 3(1), 2000): take an op *on
 a critical path* (an op whose start is forced by its data, its processor
 predecessor or its release, back from an op ending at the makespan; moving
-any other op cannot shorten the longest path) out of its sequence and insert
+any other op alone leaves that path as long) out of its sequence and insert
 it at any position of the sequence of any processor it may run on (its own
 included), between its DAG predecessors and successors on that processor.
-Every such move is evaluated exactly (no estimate); descent takes the best
-move while it lowers (makespan, sum of op ends); the second term lets the
-search cross plateaus of equal makespan.
+Every such move is evaluated exactly (no estimate); descent takes the first
+move that lowers (makespan, sum of op ends), the critical ops tried in a seeded
+random order, until no move does; the second term lets the search cross
+plateaus of equal makespan. (Measured on 8 random 60-op flexible job shops
+under a 2 s limit on a shared machine: first improvement ended lower than best
+improvement on 3, higher on 2.) Before each descent step the tie-break of the
+topological order is reset to the placed start times, so that a move late in
+the schedule re-places only a short suffix.
 
 Perturbation (iterated local search): at a local optimum, 1-3 random
 re-insertions of random ops, then descent again; the new local optimum is
@@ -54,6 +59,9 @@ from typing import Any
 from offload_opt.solvers.timeline import Engine, Unit
 
 RESTART_AFTER = 20  # perturbations without a new best before the search goes back to the best plan
+FIRST_IMPROVEMENT = (
+    True  # take the first improving move (critical ops in a seeded random order), not the best
+)
 MAX_KICK = 3  # most random re-insertions in one perturbation
 TIE_REL = 1e-12  # relative tolerance for "a start equals the end of what precedes it" (critical ops)
 
@@ -123,6 +131,18 @@ class ExplicitSearch:
             if ops:
                 seq[r] = ops
         return SequencePlan(choice, seq)
+
+    def rank_by_start(self) -> None:
+        """Tie-break the topological order by the placed start times, so that a move late in the
+        schedule shares a long prefix with the placed order and re-places only a short suffix."""
+        eng = self.eng
+        starts = {}
+        for u, _, _ in self.placed:
+            ti, i = u
+            key = self.key_of[u]
+            starts[u] = next(r[2] for r in eng.placed(ti).recs[i] if r[0] == key)
+        order = sorted(self.units, key=lambda u: (starts[u], self.rank[u]))
+        self.rank = {u: p for p, u in enumerate(order)}
 
     def topological_order(self, plan: SequencePlan) -> list[Unit] | None:
         """Ops in an order that respects DAG edges and processor sequences; None when they form a cycle."""
@@ -281,7 +301,10 @@ def improve_explicit(
         descents += 1
         while not out_of_budget():
             # the engine holds ``plan``: its critical ops are the candidates
+            s.rank_by_start()
             cands = s.critical_ops()
+            if FIRST_IMPROVEMENT:
+                rng.shuffle(cands)
             step: tuple[Score, SequencePlan] | None = None
             for u in cands:
                 for c, pos in s.insertions(plan, u):
@@ -291,6 +314,10 @@ def improve_explicit(
                     sc = s.evaluate(new)
                     if sc is not None and sc < score and (step is None or sc < step[0]):
                         step = (sc, new)
+                        if FIRST_IMPROVEMENT:
+                            break
+                if step is not None and FIRST_IMPROVEMENT:
+                    break
             if step is None:
                 break
             # place it again: the critical ops and sequences come from the engine (an op may drop into an
