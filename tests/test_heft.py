@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from offload_opt.costs import build_costs
 from offload_opt.instance import ExplicitCosts, ExplicitEdge, ExplicitJob, ExplicitOp, Instance, Objective
 from offload_opt.solvers import solve
+from offload_opt.solvers.heft import cpop_schedule
 from offload_opt.solvers.timeline import Engine
 
 INSTANCE = Path(__file__).resolve().parent.parent / "instances" / "classic" / "topcuoglu2002.json"
@@ -145,3 +146,27 @@ def test_dag_schedulers_are_feasible_and_exact_on_random_dags(inst):
         res = solve(costs, name, max_iters=30) if name == "local-search" else solve(costs, name)
         assert res.status == "ok", (name, res.info, res.evaluation and res.evaluation.violations)
         assert res.claimed_objective == pytest.approx(res.objective, rel=1e-12, abs=1e-12)
+
+
+def test_cpop_has_one_critical_path_for_all_jobs():
+    """CPOP's graph has one entry (pseudo nodes join the jobs), so only the job of longest mean work is pinned.
+
+    Job a (mean work 12) is the critical path: both ops on M1 (10 against 14).
+    Job b (mean work 4) is not: its ops go to their earliest finish, M2, ending
+    at 3 and 4; pinning b's chain on one machine too (as a per-job critical
+    path would) puts it on M1 behind a and ends at 14.
+    """
+    a = ExplicitJob(
+        "a", (ExplicitOp("o0", (5.0, 7.0)), ExplicitOp("o1", (5.0, 7.0))), (ExplicitEdge("o0", "o1"),)
+    )
+    b = ExplicitJob(
+        "b", (ExplicitOp("o0", (1.0, 3.0)), ExplicitOp("o1", (3.0, 1.0))), (ExplicitEdge("o0", "o1"),)
+    )
+    inst = Instance(name="cp", objective=Objective("makespan"), explicit=ExplicitCosts(("M1", "M2"), (a, b)))
+    costs = build_costs(inst)
+    eng = Engine(costs)
+    cpop_schedule(eng, [0, 0])
+    assert [eng.placed(0).res[i] for i in range(2)] == ["proc:M1", "proc:M1"]
+    assert [eng.placed(1).res[i] for i in range(2)] == ["proc:M2", "proc:M2"]
+    res = solve(costs, "cpop")
+    assert res.status == "ok" and res.objective == 10.0

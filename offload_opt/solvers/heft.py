@@ -5,10 +5,20 @@ mean communication cost of each flow (``Engine.mean_transfer_s``):
 
 - ``heft``: ops by decreasing upward rank; each op goes to the option (and
   slot) with the earliest finish time, inserted into the earliest idle gap.
-- ``cpop``: priority = upward + downward rank; the ops on the critical path
-  (of each task's DAG) all go to the one option minimising their summed
-  computation cost, every other op to its earliest-finish option; ops are
-  taken from a ready queue by decreasing priority.
+- ``cpop``: priority = upward + downward rank; the ops on THE critical path
+  all go to the one option minimising their summed computation cost (the
+  critical-path processor), every other op to its earliest-finish option;
+  ops are taken from a ready queue by decreasing priority. The paper's
+  application is one DAG with a single entry and exit (zero-cost pseudo
+  nodes join several), so it has one critical path: here the tasks'
+  DAGs are joined that way and the critical path is that of the task with the
+  highest entry priority. On a flexible job shop that is the one job chain of
+  largest mean work, on one machine; the other jobs go op by op to their
+  earliest finish. (Before, every task's critical path had its own
+  critical-path processor, so every job's whole chain ran on one machine: not
+  the published algorithm.) When no option can run every op of the path
+  (a barred processor, which the paper does not have), the path's ops are
+  scheduled by earliest finish too.
 
 On the explicit-cost form these are the published algorithms (the
 Topcuoglu sample DAG gives makespans 80 and 86). On wireless instances they
@@ -99,13 +109,20 @@ def critical_path(eng: Engine, ti: int, m: int, priority: list[float]) -> list[i
 
 
 def cpop_schedule(eng: Engine, modes: list[int]) -> list[Unit]:
-    """CPOP over every task's DAG (critical path per task); returns the order ops were placed in."""
+    """CPOP over the DAG of all tasks together; returns the order ops were placed in.
+
+    The paper's graph has one entry and one exit node (zero-cost pseudo nodes
+    join several); our tasks are independent DAGs joined that way, so there is
+    ONE critical path: that of the task whose entry op has the highest priority
+    (first task on ties). Its ops go to the critical-path processor, every
+    other op (of that task and of all the others) to its earliest-finish option.
+    """
     prio: dict[Unit, float] = {}
-    cp_option: dict[Unit, int] = {}
     waiting: dict[Unit, int] = {}
     succ: dict[Unit, list[Unit]] = {}
     ready: list[tuple[float, int, int, int]] = []
     topo_position: dict[Unit, int] = {}
+    paths: list[tuple[float, int, list[int]]] = []  # (|CP| of the task, task, its critical path)
     for ti, m in enumerate(modes):
         eng.begin(ti, m)
         mode = eng.info(ti, m).mode
@@ -122,29 +139,11 @@ def cpop_schedule(eng: Engine, modes: list[int]) -> list[Unit]:
                 waiting[(ti, f.dst)] += 1
                 succ[(ti, f.src)].append((ti, f.dst))
         path = critical_path(eng, ti, m, priority)
-        # the critical-path processor: the (node, model) every CP op can use with the least summed duration
-        labels = None
-        for i in path:
-            ls = {(o.node, o.model) for o in mode.ops[i].options}
-            labels = ls if labels is None else labels & ls
-        if labels:
-            order_labels = [
-                (o.node, o.model) for o in mode.ops[path[0]].options if (o.node, o.model) in labels
-            ]
-
-            def total(lab: tuple[str, str | None], path: list[int] = path, mode=mode) -> float:
-                return sum(
-                    next(o.duration_s for o in mode.ops[i].options if (o.node, o.model) == lab) for i in path
-                )
-
-            best = min(order_labels, key=total)  # first on ties
-            for i in path:
-                cp_option[(ti, i)] = next(
-                    j for j, o in enumerate(mode.ops[i].options) if (o.node, o.model) == best
-                )
+        paths.append((round(priority[path[0]], RANK_DIGITS), ti, path))
         for i in range(len(mode.ops)):
             if waiting[(ti, i)] == 0:
                 ready.append((-round(priority[i], RANK_DIGITS), ti, topo_pos[i], i))
+    cp_option = critical_path_options(eng, modes, paths)
     heapq.heapify(ready)
     order = []
     while ready:
@@ -158,6 +157,38 @@ def cpop_schedule(eng: Engine, modes: list[int]) -> list[Unit]:
             if waiting[s] == 0:
                 heapq.heappush(ready, (-round(prio[s], RANK_DIGITS), s[0], topo_position[s], s[1]))
     return order
+
+
+def critical_path_options(
+    eng: Engine, modes: list[int], paths: list[tuple[float, int, list[int]]]
+) -> dict[Unit, int]:
+    """Option per op of the one critical path (longest |CP|, first task on ties) on the critical-path processor.
+
+    The critical-path processor is the (node, model) every op of the path can
+    use with the least summed duration (first on ties). When no single one can
+    run them all (a barred processor; the paper has none), the path's ops are
+    scheduled like the others, by earliest finish: an empty result.
+    """
+    if not paths:
+        return {}
+    top = max(p[0] for p in paths)
+    _, ti, path = next(p for p in paths if p[0] == top)
+    mode = eng.info(ti, modes[ti]).mode
+    labels: set[tuple[str, str | None]] | None = None
+    for i in path:
+        ls = {(o.node, o.model) for o in mode.ops[i].options}
+        labels = ls if labels is None else labels & ls
+    if not labels:
+        return {}
+    order_labels = [(o.node, o.model) for o in mode.ops[path[0]].options if (o.node, o.model) in labels]
+
+    def total(lab: tuple[str, str | None]) -> float:
+        return sum(next(o.duration_s for o in mode.ops[i].options if (o.node, o.model) == lab) for i in path)
+
+    best = min(order_labels, key=total)  # first on ties
+    return {
+        (ti, i): next(j for j, o in enumerate(mode.ops[i].options) if (o.node, o.model) == best) for i in path
+    }
 
 
 def _run(name: str, schedule, costs: CostTables, options: HeftOptions) -> SolverOutput:

@@ -46,6 +46,7 @@ import time
 from typing import Any
 
 from offload_opt.costs import CostTables
+from offload_opt.solvers.explicit_search import improve_explicit
 from offload_opt.solvers.greedy import insert_task
 from offload_opt.solvers.options import DEFAULT_LS_TEMPERATURE, LocalSearchOptions
 from offload_opt.solvers.output import SolverOutput
@@ -171,6 +172,9 @@ def local_search(
     so far (``first_move_s`` before the first) and re-placing the best plan
     still fit.
     """
+    if eng.explicit and eng.makespan_objective:  # explicit form: moves of an op's machine and place together
+        eng, units, ex_stats = improve_explicit(eng, units, rng, time_limit_s, max_iters)
+        return Search(eng, units), ex_stats
     s = Search(eng, units)
     n_tasks = len(eng.tasks)
     makespan = eng.makespan_objective  # the explicit form's objective: moves and scale per op
