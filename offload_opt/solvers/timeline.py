@@ -379,6 +379,8 @@ class Engine:
                 t, pos = tl.earliest(r, ready, dur)
                 if t < best_t:
                     best_t, best_pos, resource = t, pos, r
+                    if t <= ready:
+                        break  # no slot starts before the ready time: the first such slot is taken anyway
         else:
             if resource not in opt.resources:
                 raise ValueError(f"resource: {resource!r} is not a slot of option {node}/{opt.model}")
@@ -546,6 +548,8 @@ class Engine:
                     t = earliest(r, r0, dur)[0]
                     if t < t0:
                         t0 = t
+                        if t <= r0:
+                            break  # no slot can start earlier
                 ub = task_reward(quality[j], t0 + dur - rel) if quality is not None else -(t0 + dur)
                 heapreplace(heap, (-ub, j, 1, r0, t0))
                 continue
@@ -563,6 +567,8 @@ class Engine:
                     t = earliest(r, ready, dur)[0]
                     if t < start:
                         start = t
+                        if t <= ready:
+                            break  # no slot can start earlier
             finish = start + dur
             if sinks:
                 # SINK flows exist only in the wireless form, which has an owner
