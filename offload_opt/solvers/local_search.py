@@ -1,4 +1,4 @@
-"""Local search: simulated annealing from the best constructive schedule, anytime, seeded.
+"""Local search: simulated annealing from the best constructive schedule; the recommended fast heuristic.
 
 The start is the best of greedy (option ``order`` first, then its other task
 orders) and the baselines (``starts.best_start``), so the result is never
@@ -42,7 +42,8 @@ unit of work the option move improves most, the swap least.
 
 Budget, deterministic by default: ``DEFAULT_MAX_ITERS`` iterations and
 ``max_placements`` op placements of re-scheduled suffixes (default
-``DEFAULT_MAX_PLACEMENTS``), whichever ends first. The iteration cap binds on
+``DEFAULT_MAX_PLACEMENTS``, above ``LARGE_TASKS`` tasks ``LARGE_MAX_PLACEMENTS``),
+whichever ends first. The iteration cap binds on
 small instances (short suffixes); on large ones each move re-places a longer
 suffix and the placement cap binds, so the iterations scale down with the
 size of the instance and the time stays roughly flat (see ``bench_fast.py``).
@@ -68,9 +69,10 @@ from offload_opt.solvers.output import SolverOutput
 from offload_opt.solvers.starts import START_NAMES, best_start
 from offload_opt.solvers.timeline import Engine, Record, Unit
 
-DEFAULT_MAX_ITERS = 1000
-DEFAULT_MAX_PLACEMENTS = 20_000
-LARGE_TASKS = 200  # above this many tasks only LARGE_STARTS are built
+DEFAULT_MAX_ITERS = 2000
+DEFAULT_MAX_PLACEMENTS = 40_000
+LARGE_TASKS = 200  # above this many tasks only LARGE_STARTS are built, and the placement budget is:
+LARGE_MAX_PLACEMENTS = 10_000  # (the two starts take most of the time there: greedy alone ~1 s at 1,000 x 50)
 LARGE_STARTS = ("greedy-spt", "best-single-mode")
 MOVE_WEIGHTS = {"option": 3.0, "reinsert": 2.0, "swap": 1.0}  # wireless form (see the module docstring)
 DEFAULT_TEMPERATURE = DEFAULT_LS_TEMPERATURE  # declared with the options (options.py)
@@ -113,18 +115,20 @@ class Search:
 
     def take_off(self, p: int) -> list[tuple[Unit, int, list[Record]]]:
         """Unplace every unit from position ``p`` on (LIFO); what was there, in order."""
-        eng = self.eng
+        state, unplace = self.eng.state, self.eng.unplace_op
         out = []
         for ti, i in reversed(self.units[p:]):
-            j = eng.placed(ti).opts[i]
-            out.append(((ti, i), j, eng.unplace_op(ti, i)))
+            j = state[ti].opts[i]  # type: ignore[union-attr]
+            out.append(((ti, i), j, unplace(ti, i)))
         out.reverse()
         return out
 
     def put_back(self, p: int, saved: list[tuple[Unit, int, list[Record]]], modes: dict[int, int]) -> None:
         """Undo a move: unplace the new suffix from ``p``, restore task modes and the saved records."""
         eng = self.eng
-        self.take_off(p)
+        unplace = eng.unplace_op
+        for ti, i in reversed(self.units[p:]):
+            unplace(ti, i)
         for ti, m in modes.items():
             eng.begin(ti, m)
         for (ti, i), j, recs in saved:
@@ -375,7 +379,7 @@ def solve_local_search(
     if time_limit_s is None and max_iters is None:  # the default: a deterministic budget
         max_iters = DEFAULT_MAX_ITERS
         if max_placements is None:
-            max_placements = DEFAULT_MAX_PLACEMENTS
+            max_placements = DEFAULT_MAX_PLACEMENTS if len(costs.tasks) <= LARGE_TASKS else LARGE_MAX_PLACEMENTS
     t_start = time.perf_counter()
     # the best constructive start (greedy in ``order`` first, the other orders, the baselines): never worse
     first = f"greedy-{order}"

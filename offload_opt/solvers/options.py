@@ -213,7 +213,8 @@ class LocalSearchOptions:
     """``local-search``: deterministic budgets (iterations, placements), greedy start order, temperature.
 
     With no ``max_iters`` and no time limit the budget is ``local_search.DEFAULT_MAX_ITERS`` iterations
-    and ``max_placements`` (None: ``local_search.default_placements``, scaled by the instance); with a
+    and ``max_placements`` (None: ``local_search.DEFAULT_MAX_PLACEMENTS``, above ``local_search.LARGE_TASKS``
+    tasks ``LARGE_MAX_PLACEMENTS``); with a
     time limit and no ``max_iters``, the time limit alone (machine-dependent).
     """
 

@@ -369,7 +369,8 @@ class Engine:
             else:
                 src_node = mi.mode.ops[src].options[st.opts[src]].node
                 data_ready = st.end[src] if st.end[src] > rel else rel
-            end = self._put_flow(mi.flow_keys[k], self.transfer(mi, k, src_node, node), data_ready, recs)
+            tr = mi.tr[k].get((src_node, node)) or self.transfer(mi, k, src_node, node)
+            end = self._put_flow(mi.flow_keys[k], tr, data_ready, recs)
             if end > ready:
                 ready = end
         dur = opt.duration_s
@@ -422,11 +423,12 @@ class Engine:
         for key, res, start, end, pos in recs:
             if res is not None:
                 self.tl.insert(res, pos, start, end, key)
-        mi = self.info(ti, st.mode)
-        op_rec = next(r for r in recs if r[0] == mi.op_keys[i])
+        mi = self._info[(ti, st.mode)]
+        # place_op's records: one per incoming flow, then the op, then one per answer flow
+        n_in = len(mi.in_flows[i])
+        op_rec = recs[n_in]
         st.opts[i], st.res[i], st.end[i] = j, op_rec[1], op_rec[3]
-        sink_keys = {mi.flow_keys[k] for k in mi.sink_flows[i]}
-        st.out_end[i] = max((r[3] for r in recs if r[0] in sink_keys), default=-math.inf)
+        st.out_end[i] = max((r[3] for r in recs[n_in + 1 :]), default=-math.inf)
         st.recs[i] = recs
         st.placed += 1
 
