@@ -201,8 +201,10 @@ def _promising_options(
 
 def _pick_task(rng: random.Random, s: Search, n_tasks: int) -> int:
     """A task: uniformly, or (half the time) one of the last eighth of the order, whose moves re-schedule
-    a short suffix only and which got the leftovers of the timelines."""
-    if rng.random() < 0.5 or n_tasks < 16:
+    a short suffix only and which got the leftovers of the timelines. Above ``LARGE_TASKS`` tasks always
+    from the last eighth: a move from anywhere would re-schedule ~half of thousands of ops."""
+    u = rng.random()
+    if n_tasks < 16 or (u < 0.5 and n_tasks <= LARGE_TASKS):
         return rng.randrange(n_tasks)
     return s.units[len(s.units) - 1 - rng.randrange(max(1, len(s.units) // 8))][0]
 
@@ -268,9 +270,14 @@ def local_search(
             rest = s.units[:a] + s.units[b:]
             q = a
             if rng.random() < 0.5:
+                lo = 0 if n_tasks <= LARGE_TASKS else len(rest) - len(rest) // 8  # large: within the tail
                 q = rng.choice(
-                    [0]
-                    + [p for p in range(1, len(rest) + 1) if p == len(rest) or rest[p][0] != rest[p - 1][0]]
+                    [lo]
+                    + [
+                        p
+                        for p in range(lo + 1, len(rest) + 1)
+                        if p == len(rest) or rest[p][0] != rest[p - 1][0]
+                    ]
                 )
             p = min(a, q)
             cur_mode = eng.placed(ti).mode
@@ -282,7 +289,8 @@ def local_search(
         elif move == "swap":  # exchange two tasks in the priority order
             if n_tasks < 2:
                 continue
-            t1, t2 = _pick_task(rng, s, n_tasks), rng.randrange(n_tasks)
+            t1 = _pick_task(rng, s, n_tasks)
+            t2 = rng.randrange(n_tasks) if n_tasks <= LARGE_TASKS else _pick_task(rng, s, n_tasks)
             if t1 == t2:
                 continue
             (a1, b1), (a2, b2) = sorted((s.task_block(t1), s.task_block(t2)))
