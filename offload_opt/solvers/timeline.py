@@ -64,13 +64,16 @@ class Timelines:
     def earliest(self, resource: str, ready_s: float, duration_s: float) -> tuple[float, int]:
         """Earliest start >= ``ready_s`` (and >= the resource's floor) of a gap of ``duration_s`` on
         ``resource``, and its list position."""
-        floor = self._floor.get(resource)
-        if floor is not None and ready_s < floor:
-            ready_s = floor
+        if self._floor:  # only channels busy with committed transfers have one
+            floor = self._floor.get(resource)
+            if floor is not None and ready_s < floor:
+                ready_s = floor
         line = self._lines.get(resource)
         if line is None:
             return ready_s, 0
         starts, ends, _ = line
+        if not ends or ready_s >= ends[-1]:  # after everything placed (the common case): no gap to search
+            return ready_s, len(ends)
         i = bisect_right(ends, ready_s)
         t = ready_s
         n = len(starts)
@@ -408,9 +411,11 @@ class Engine:
         st = self.state[ti]
         assert st is not None
         recs = st.recs[i]
+        lines = self.tl._lines
         for _, res, _, _, pos in reversed(recs):
             if res is not None:
-                self.tl.pop(res, pos)
+                line = lines[res]  # Timelines.pop, inlined: the hottest loop of the searches
+                del line[0][pos], line[1][pos], line[2][pos]
         st.recs[i] = []
         st.opts[i], st.res[i], st.out_end[i] = -1, None, -math.inf
         st.placed -= 1
