@@ -22,7 +22,9 @@ leftovers of the timelines):
   at a random position of the task order, or at its own; with probability
   1/3 it is forced into a different mode (the mode flip).
 - ``option``: move one op to another (node, model) option, at random; its
-  slot is the one where it starts earliest.
+  slot is the one where it starts earliest. Wireless form: only among the
+  options whose reward bound for the task (``_promising_options``) still
+  reaches the task's current value.
 - ``swap`` (wireless): exchange two tasks in the priority order.
 - ``shift`` (explicit form): move one op to a random position of the order
   between its last data source and its first data consumer.
