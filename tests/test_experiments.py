@@ -362,10 +362,10 @@ def test_compare_cli_reports_intervals_from_rows(tmp_path, capsys):
     printed = capsys.readouterr().out
     df = read_table(out)
     assert len(df) == 3 * 4 and set(df["role"]) == {"baseline", "heuristic", "exact"}
-    assert set(df["solver"]) == {"local-only", "nearest-edge", "alns", EXACT}  # alns: the default heuristic
+    assert set(df["solver"]) == {"local-only", "nearest-edge", "local-search", EXACT}  # the default heuristic
     assert "-20%" in printed and "+80%" in printed  # the paper's figures, beside ours
     exact_opts = df.loc[df["solver"] == EXACT, "options"].iloc[0]
-    assert '"warm_start": ["greedy", "alns"]' in exact_opts  # started from our heuristic too
+    assert '"warm_start": ["greedy", "local-search"]' in exact_opts  # started from our heuristic too
     assert (df.loc[df["solver"] == EXACT, "termination"] == "optimal").all()
     summary = summary_table(df).set_index("solver")
     for name in ("local-only", EXACT):

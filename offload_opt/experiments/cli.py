@@ -329,7 +329,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     _add_seeds(p)
     p.add_argument("--baselines", default="local-only,nearest-edge", help="comma-separated baseline solvers")
     p.add_argument(
-        "--heuristic", default=None, help="our heuristic [default: alns, else local-search, else greedy]"
+        "--heuristic", default=None, help="our heuristic [default: local-search, else alns, else greedy]"
     )
     p.add_argument("--exact", default="mip", help="exact solver ('none' to skip) [default: mip]")
     p.add_argument("-o", "--output", default="results/compare.csv", help="results table (.csv or .parquet)")
@@ -380,7 +380,7 @@ def _add_planner(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solvers",
         default=None,
-        help="comma-separated deciding solvers [default: alns, else local-search, else greedy]",
+        help="comma-separated deciding solvers [default: local-search, else alns, else greedy]",
     )
     p.add_argument("--profiles", default=None, help="planner profiles [default: oracle,teacher,distilled]")
     p.add_argument("-o", "--output", default="results/planner.csv", help="results table (.csv or .parquet)")

@@ -1,4 +1,8 @@
-"""Regret insertion plus adaptive large-neighbourhood search (ALNS): the recommended fast heuristic.
+"""Regret insertion plus adaptive large-neighbourhood search (ALNS), from the best constructive start.
+
+Under the current model (issue #10) ``local-search`` is the recommended fast heuristic: at its
+default budget it is closer to the optimum on S, S56 and M in a fraction of ALNS's time (README,
+``benchmarks/bench_fast.py``); ALNS stays for comparison and does well on L.
 
 Start: the best constructive schedule (``starts.best_start``: greedy in each
 task order and the baselines), so the result is never worse than any of them.

@@ -1,4 +1,4 @@
-"""Local search: simulated annealing from the best constructive schedule, anytime, seeded.
+"""Local search: simulated annealing from the best constructive schedule; the recommended fast heuristic.
 
 The start is the best of greedy (option ``order`` first, then its other task
 orders) and the baselines (``starts.best_start``), so the result is never
@@ -22,7 +22,9 @@ leftovers of the timelines):
   at a random position of the task order, or at its own; with probability
   1/3 it is forced into a different mode (the mode flip).
 - ``option``: move one op to another (node, model) option, at random; its
-  slot is the one where it starts earliest.
+  slot is the one where it starts earliest. Wireless form: only among the
+  options whose reward bound for the task (``_promising_options``) still
+  reaches the task's current value.
 - ``swap`` (wireless): exchange two tasks in the priority order.
 - ``shift`` (explicit form): move one op to a random position of the order
   between its last data source and its first data consumer.
@@ -33,9 +35,26 @@ temperature ``temperature * |objective| / tasks`` (makespan: ``/ ops``)
 cooling linearly to zero over the budget. The best plan seen is kept, and
 the result is never worse than the start (the best starts there).
 
-Budget: ``time_limit_s`` (default 2 s when ``max_iters`` is not given) and/or
-``max_iters``. Under a wall-clock limit the result depends on the machine's
-speed; with ``max_iters`` alone it is deterministic for a given seed.
+Moves are drawn with weights option 3 : reinsert 2 : swap 1 (wireless form;
+explicit form: equal). Why: over 2,000 iterations on each of the ten M
+instances (20,000 moves each kind about a third), a new best came from 58
+option moves (88k op placements), 31 reinserts (105k placements, not counting
+the greedy insertion's tentative ones) and 15 swaps (107k placements): per
+unit of work the option move improves most, the swap least.
+
+Budget, deterministic by default: ``DEFAULT_MAX_ITERS`` iterations and
+``max_placements`` op placements of re-scheduled suffixes (default
+``DEFAULT_MAX_PLACEMENTS``, above ``LARGE_TASKS`` tasks ``LARGE_MAX_PLACEMENTS``),
+whichever ends first. The iteration cap binds on
+small instances (short suffixes); on large ones each move re-places a longer
+suffix and the placement cap binds, so the iterations scale down with the
+size of the instance and the time stays roughly flat (see ``bench_fast.py``).
+Above ``LARGE_TASKS`` tasks only greedy (spt) and best-single-mode are built
+as starts (each greedy order is a full greedy run). The temperature cools
+with the largest budget fraction used. A wall-clock ``time_limit_s`` is an
+option: with it and no ``max_iters`` the search runs until the clock (and
+the result depends on the machine's speed; ``info["deterministic"]`` says
+which applies).
 """
 
 from __future__ import annotations
@@ -53,7 +72,12 @@ from offload_opt.solvers.output import SolverOutput
 from offload_opt.solvers.starts import START_NAMES, best_start
 from offload_opt.solvers.timeline import Engine, Record, Unit
 
-DEFAULT_TIME_LIMIT_S = 2.0
+DEFAULT_MAX_ITERS = 2000
+DEFAULT_MAX_PLACEMENTS = 40_000
+LARGE_TASKS = 200  # above this many tasks only LARGE_STARTS are built, and the placement budget is:
+LARGE_MAX_PLACEMENTS = 10_000  # (the two starts take most of the time there: greedy alone ~1 s at 1,000 x 50)
+LARGE_STARTS = ("greedy-spt", "best-single-mode")
+MOVE_WEIGHTS = {"option": 3.0, "reinsert": 2.0, "swap": 1.0}  # wireless form (see the module docstring)
 DEFAULT_TEMPERATURE = DEFAULT_LS_TEMPERATURE  # declared with the options (options.py)
 FIRST_MOVE_FRACTION = 0.05  # time of the first move, as a fraction of the greedy start's (measured: ~0.02)
 
@@ -94,18 +118,20 @@ class Search:
 
     def take_off(self, p: int) -> list[tuple[Unit, int, list[Record]]]:
         """Unplace every unit from position ``p`` on (LIFO); what was there, in order."""
-        eng = self.eng
+        state, unplace = self.eng.state, self.eng.unplace_op
         out = []
         for ti, i in reversed(self.units[p:]):
-            j = eng.placed(ti).opts[i]
-            out.append(((ti, i), j, eng.unplace_op(ti, i)))
+            j = state[ti].opts[i]  # type: ignore[union-attr]
+            out.append(((ti, i), j, unplace(ti, i)))
         out.reverse()
         return out
 
     def put_back(self, p: int, saved: list[tuple[Unit, int, list[Record]]], modes: dict[int, int]) -> None:
         """Undo a move: unplace the new suffix from ``p``, restore task modes and the saved records."""
         eng = self.eng
-        self.take_off(p)
+        unplace = eng.unplace_op
+        for ti, i in reversed(self.units[p:]):
+            unplace(ti, i)
         for ti, m in modes.items():
             eng.begin(ti, m)
         for (ti, i), j, recs in saved:
@@ -149,10 +175,39 @@ def _unit_window(rest: list[Unit], eng: Engine, u: Unit) -> tuple[int, int]:
     return lo, hi
 
 
+def _promising_options(
+    eng: Engine, ti: int, i: int, value: float, cache: dict[tuple[int, int, int, tuple[int, ...]], list[float]]
+) -> list[int]:
+    """The other options of op ``i`` of task ``ti`` with which the task could still reach ``value``: its
+    reward bound with that option (the other ops keeping theirs: ``costs.task_quality``) at the mode's
+    no-wait latency (``Engine.mode_bound``) is at least ``value``. An option below can only pay by
+    freeing a resource for other tasks; the option move does not propose it (the reinsert move, whose
+    greedy insertion measures every option, still can). Bounds are cached per (task, op, mode, options).
+    """
+    st = eng.placed(ti)
+    key = (ti, i, st.mode, tuple(st.opts))
+    ubs = cache.get(key)
+    if ubs is None:
+        eng.mode_bound(ti, st.mode)  # computes the mode's no-wait path
+        mi = eng.info(ti, st.mode)
+        ops = mi.mode.ops
+        base = [ops[p].options[j] for p, j in enumerate(st.opts)]
+        costs = eng.costs
+        ubs = []
+        for opt in ops[i].options:
+            base[i] = opt
+            ubs.append(costs.task_reward(costs.task_quality(mi.mode, base), mi.path_lb))
+        cache[key] = ubs
+    cur = st.opts[i]
+    return [j for j, ub in enumerate(ubs) if j != cur and ub >= value]
+
+
 def _pick_task(rng: random.Random, s: Search, n_tasks: int) -> int:
     """A task: uniformly, or (half the time) one of the last eighth of the order, whose moves re-schedule
-    a short suffix only and which got the leftovers of the timelines."""
-    if rng.random() < 0.5 or n_tasks < 16:
+    a short suffix only and which got the leftovers of the timelines. Above ``LARGE_TASKS`` tasks always
+    from the last eighth: a move from anywhere would re-schedule ~half of thousands of ops."""
+    u = rng.random()
+    if n_tasks < 16 or (u < 0.5 and n_tasks <= LARGE_TASKS):
         return rng.randrange(n_tasks)
     return s.units[len(s.units) - 1 - rng.randrange(max(1, len(s.units) // 8))][0]
 
@@ -165,12 +220,14 @@ def local_search(
     max_iters: int | None,
     temperature: float,
     first_move_s: float = 0.0,
+    max_placements: int | None = None,
 ) -> tuple[Search, dict[str, Any]]:
     """Anneal from the plan ``units`` placed on ``eng``; returns the best plan, placed.
 
     Under a time limit, a move is started only if the mean time of the moves
     so far (``first_move_s`` before the first) and re-placing the best plan
-    still fit.
+    still fit. ``max_placements`` stops the search once that many op
+    placements of re-scheduled suffixes are made (deterministic).
     """
     if eng.explicit and eng.makespan_objective:  # explicit form: moves of an op's machine and place together
         eng, units, ex_stats = improve_explicit(eng, units, rng, time_limit_s, max_iters)
@@ -187,21 +244,30 @@ def local_search(
     t0 = temperature * scale
     stats: dict[str, Any] = {"iterations": 0, "accepted": 0, "improved": 0}
     moves = ["option", "shift"] if makespan else ["reinsert", "option", "swap"]
+    weights = None if makespan else [MOVE_WEIGHTS[m] for m in moves]
+    ub_cache: dict[tuple[int, int, int, tuple[int, ...]], list[float]] = {}
     place_s, placed = 0.0, 0  # time spent placing units, to reserve time for re-placing the best plan
     it = 0
+    stats["stopped_by"] = "max_iters"
     while max_iters is None or it < max_iters:
+        if max_placements is not None and placed >= max_placements:
+            stats["stopped_by"] = "max_placements"
+            break
         elapsed = time.perf_counter() - start
         if time_limit_s is not None:
             per_iter = elapsed / it if it else first_move_s
             rebuild = 0.0 if best_is_current or not placed else place_s / placed * len(best_plan[0])
             if elapsed + per_iter + rebuild >= time_limit_s:
+                stats["stopped_by"] = "time_limit"
                 break
         progress = it / max_iters if max_iters else 0.0
+        if max_placements:
+            progress = max(progress, placed / max_placements)
         if time_limit_s:
             progress = max(progress, elapsed / time_limit_s)
         temp = t0 * (1.0 - progress)
         it += 1
-        move = rng.choice(moves)
+        move = rng.choice(moves) if weights is None else rng.choices(moves, weights)[0]
         modes_before: dict[int, int] = {}
         modes = None
         if move == "reinsert":  # take a task out, insert it greedily (possibly in another mode)
@@ -210,9 +276,14 @@ def local_search(
             rest = s.units[:a] + s.units[b:]
             q = a
             if rng.random() < 0.5:
+                lo = 0 if n_tasks <= LARGE_TASKS else len(rest) - len(rest) // 8  # large: within the tail
                 q = rng.choice(
-                    [0]
-                    + [p for p in range(1, len(rest) + 1) if p == len(rest) or rest[p][0] != rest[p - 1][0]]
+                    [lo]
+                    + [
+                        p
+                        for p in range(lo + 1, len(rest) + 1)
+                        if p == len(rest) or rest[p][0] != rest[p - 1][0]
+                    ]
                 )
             p = min(a, q)
             cur_mode = eng.placed(ti).mode
@@ -224,7 +295,8 @@ def local_search(
         elif move == "swap":  # exchange two tasks in the priority order
             if n_tasks < 2:
                 continue
-            t1, t2 = _pick_task(rng, s, n_tasks), rng.randrange(n_tasks)
+            t1 = _pick_task(rng, s, n_tasks)
+            t2 = rng.randrange(n_tasks) if n_tasks <= LARGE_TASKS else _pick_task(rng, s, n_tasks)
             if t1 == t2:
                 continue
             (a1, b1), (a2, b2) = sorted((s.task_block(t1), s.task_block(t2)))
@@ -238,12 +310,18 @@ def local_search(
                 ti = _pick_task(rng, s, n_tasks)
                 i = rng.randrange(len(eng.placed(ti).opts))
             st = eng.placed(ti)
-            n_opt = len(eng.tasks[ti].modes[st.mode].ops[i].options)
-            if n_opt < 2:
-                continue
-            j = rng.randrange(n_opt - 1)
-            if j >= st.opts[i]:
-                j += 1
+            if makespan:
+                n_opt = len(eng.tasks[ti].modes[st.mode].ops[i].options)
+                if n_opt < 2:
+                    continue
+                j = rng.randrange(n_opt - 1)
+                if j >= st.opts[i]:
+                    j += 1
+            else:
+                cands = _promising_options(eng, ti, i, s.value[ti], ub_cache)
+                if not cands:
+                    continue
+                j = rng.choice(cands)
             p = s.units.index((ti, i))
             suffix_units = s.units[p:]
         else:  # shift: one op to another position of the order, within its data dependencies
@@ -291,6 +369,7 @@ def local_search(
             for t, v in old_values.items():
                 s.value[t] = v
     stats["iterations"] = it
+    stats["placements"] = placed
     stats["elapsed_s"] = time.perf_counter() - start
     if best_is_current:
         return s, stats
@@ -307,14 +386,19 @@ def local_search(
 def solve_local_search(
     costs: CostTables, *, time_limit_s: float | None, seed: int, options: LocalSearchOptions
 ) -> SolverOutput:
-    """The ``local-search`` solver (registry.py): greedy start, then annealing until the budget ends."""
+    """The ``local-search`` solver (registry.py): the best constructive start, then annealing until the
+    budget ends (deterministic by default, see the module docstring)."""
     max_iters, order, temperature = options.max_iters, options.order, options.temperature
-    if time_limit_s is None and max_iters is None:
-        time_limit_s = DEFAULT_TIME_LIMIT_S
+    max_placements = options.max_placements
+    if time_limit_s is None and max_iters is None:  # the default: a deterministic budget
+        max_iters = DEFAULT_MAX_ITERS
+        if max_placements is None:
+            max_placements = DEFAULT_MAX_PLACEMENTS if len(costs.tasks) <= LARGE_TASKS else LARGE_MAX_PLACEMENTS
     t_start = time.perf_counter()
     # the best constructive start (greedy in ``order`` first, the other orders, the baselines): never worse
     first = f"greedy-{order}"
-    start, start_scores = best_start(costs, (first, *(n for n in START_NAMES if n != first)))
+    names = START_NAMES if len(costs.tasks) <= LARGE_TASKS else LARGE_STARTS
+    start, start_scores = best_start(costs, (first, *(n for n in names if n != first)))
     eng, units = start.eng, start.units
     greedy_s = time.perf_counter() - t_start
     start_objective = eng.objective()
@@ -322,7 +406,7 @@ def solve_local_search(
     # a move re-schedules part of the order with fixed options: a small fraction of building one start
     first_move_s = FIRST_MOVE_FRACTION * greedy_s / max(1, len(start_scores))
     search, stats = local_search(
-        eng, units, random.Random(seed), remaining, max_iters, temperature, first_move_s
+        eng, units, random.Random(seed), remaining, max_iters, temperature, first_move_s, max_placements
     )
     final = search.eng
     info: dict[str, Any] = {
@@ -332,13 +416,11 @@ def solve_local_search(
         "start_scores": start_scores,
         "start_time_s": greedy_s,
         "seed": seed,
+        "deterministic": time_limit_s is None,
         **stats,
     }
     if not final.deadlines_met():
         info["deadlines"] = "some deadline is missed"
-    info["stopped_by"] = (
-        "max_iters" if max_iters is not None and stats["iterations"] >= max_iters else "time_limit"
-    )
     return SolverOutput(
         final.solution("local-search"), "heuristic", claimed_objective=final.objective(), info=info
     )

@@ -210,14 +210,27 @@ DEFAULT_LS_TEMPERATURE = (
 
 @dataclass(frozen=True)
 class LocalSearchOptions:
-    """``local-search``: iteration cap (None: the time limit alone), greedy start order, temperature."""
+    """``local-search``: deterministic budgets (iterations, placements), greedy start order, temperature.
+
+    With no ``max_iters`` and no time limit the budget is ``local_search.DEFAULT_MAX_ITERS`` iterations
+    and ``max_placements`` (None: ``local_search.DEFAULT_MAX_PLACEMENTS``, above ``local_search.LARGE_TASKS``
+    tasks ``LARGE_MAX_PLACEMENTS``); with a
+    time limit and no ``max_iters``, the time limit alone (machine-dependent).
+    """
 
     max_iters: int | None = None
     order: TaskOrder = "spt"
     temperature: float = DEFAULT_LS_TEMPERATURE
+    max_placements: int | None = None  # op placements of the re-scheduled suffixes; None: scaled by size
 
     def __post_init__(self) -> None:
         _check(self.max_iters is None or self.max_iters >= 0, "max_iters", "an integer >= 0", self.max_iters)
+        _check(
+            self.max_placements is None or self.max_placements >= 0,
+            "max_placements",
+            "an integer >= 0",
+            self.max_placements,
+        )
         _check(
             self.temperature >= 0 and math.isfinite(self.temperature), "temperature", ">= 0", self.temperature
         )

@@ -106,14 +106,15 @@ _SPECS = (
     ),
     SolverSpec(
         "local-search",
-        "simulated annealing from the best constructive start: reinsert/mode flip, option moves, swaps",
+        "recommended fast heuristic: simulated annealing from the best constructive start (reinsert/mode "
+        "flip, option moves, swaps), deterministic budget",
         "offload_opt.solvers.local_search:solve_local_search",
         LocalSearchOptions,
     ),
     SolverSpec(
         "alns",
-        "recommended fast heuristic: regret insertion + adaptive large-neighbourhood search from the best "
-        "constructive start (deterministic budget)",
+        "regret insertion + adaptive large-neighbourhood search from the best constructive start "
+        "(deterministic budget)",
         "offload_opt.solvers.alns:solve_alns",
         AlnsOptions,
     ),

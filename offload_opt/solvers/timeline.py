@@ -64,13 +64,16 @@ class Timelines:
     def earliest(self, resource: str, ready_s: float, duration_s: float) -> tuple[float, int]:
         """Earliest start >= ``ready_s`` (and >= the resource's floor) of a gap of ``duration_s`` on
         ``resource``, and its list position."""
-        floor = self._floor.get(resource)
-        if floor is not None and ready_s < floor:
-            ready_s = floor
+        if self._floor:  # only channels busy with committed transfers have one
+            floor = self._floor.get(resource)
+            if floor is not None and ready_s < floor:
+                ready_s = floor
         line = self._lines.get(resource)
         if line is None:
             return ready_s, 0
         starts, ends, _ = line
+        if not ends or ready_s >= ends[-1]:  # after everything placed (the common case): no gap to search
+            return ready_s, len(ends)
         i = bisect_right(ends, ready_s)
         t = ready_s
         n = len(starts)
@@ -369,7 +372,8 @@ class Engine:
             else:
                 src_node = mi.mode.ops[src].options[st.opts[src]].node
                 data_ready = st.end[src] if st.end[src] > rel else rel
-            end = self._put_flow(mi.flow_keys[k], self.transfer(mi, k, src_node, node), data_ready, recs)
+            tr = mi.tr[k].get((src_node, node)) or self.transfer(mi, k, src_node, node)
+            end = self._put_flow(mi.flow_keys[k], tr, data_ready, recs)
             if end > ready:
                 ready = end
         dur = opt.duration_s
@@ -379,6 +383,8 @@ class Engine:
                 t, pos = tl.earliest(r, ready, dur)
                 if t < best_t:
                     best_t, best_pos, resource = t, pos, r
+                    if t <= ready:
+                        break  # no slot starts before the ready time: the first such slot is taken anyway
         else:
             if resource not in opt.resources:
                 raise ValueError(f"resource: {resource!r} is not a slot of option {node}/{opt.model}")
@@ -405,9 +411,11 @@ class Engine:
         st = self.state[ti]
         assert st is not None
         recs = st.recs[i]
+        lines = self.tl._lines
         for _, res, _, _, pos in reversed(recs):
             if res is not None:
-                self.tl.pop(res, pos)
+                line = lines[res]  # Timelines.pop, inlined: the hottest loop of the searches
+                del line[0][pos], line[1][pos], line[2][pos]
         st.recs[i] = []
         st.opts[i], st.res[i], st.out_end[i] = -1, None, -math.inf
         st.placed -= 1
@@ -420,11 +428,12 @@ class Engine:
         for key, res, start, end, pos in recs:
             if res is not None:
                 self.tl.insert(res, pos, start, end, key)
-        mi = self.info(ti, st.mode)
-        op_rec = next(r for r in recs if r[0] == mi.op_keys[i])
+        mi = self._info[(ti, st.mode)]
+        # place_op's records: one per incoming flow, then the op, then one per answer flow
+        n_in = len(mi.in_flows[i])
+        op_rec = recs[n_in]
         st.opts[i], st.res[i], st.end[i] = j, op_rec[1], op_rec[3]
-        sink_keys = {mi.flow_keys[k] for k in mi.sink_flows[i]}
-        st.out_end[i] = max((r[3] for r in recs if r[0] in sink_keys), default=-math.inf)
+        st.out_end[i] = max((r[3] for r in recs[n_in + 1 :]), default=-math.inf)
         st.recs[i] = recs
         st.placed += 1
 
@@ -546,6 +555,8 @@ class Engine:
                     t = earliest(r, r0, dur)[0]
                     if t < t0:
                         t0 = t
+                        if t <= r0:
+                            break  # no slot can start earlier
                 ub = task_reward(quality[j], t0 + dur - rel) if quality is not None else -(t0 + dur)
                 heapreplace(heap, (-ub, j, 1, r0, t0))
                 continue
@@ -563,6 +574,8 @@ class Engine:
                     t = earliest(r, ready, dur)[0]
                     if t < start:
                         start = t
+                        if t <= ready:
+                            break  # no slot can start earlier
             finish = start + dur
             if sinks:
                 # SINK flows exist only in the wireless form, which has an owner
