@@ -231,6 +231,9 @@ def local_search(
     """
     if eng.explicit and eng.makespan_objective:  # explicit form: moves of an op's machine and place together
         eng, units, ex_stats = improve_explicit(eng, units, rng, time_limit_s, max_iters)
+        # the explicit search counts evaluated plans; max_placements does not apply to it
+        done = max_iters is not None and ex_stats["iterations"] >= max_iters
+        ex_stats["stopped_by"] = "max_iters" if done else "time_limit"
         return Search(eng, units), ex_stats
     s = Search(eng, units)
     n_tasks = len(eng.tasks)
