@@ -171,6 +171,76 @@ def test_gap_reference_is_the_optimum_else_the_bound_and_labelled():
     assert "mip: proven optimal on 2/4 instances (50%)" in format_gap_summary(rows, "mip")
 
 
+def test_gap_reference_combines_every_exact_solver_and_names_them():
+    """Hand-made rows with two exact solvers: the best bound of either and the best incumbent of any
+    row; e: not proven (gap_vs bound, cg's bound); f: proven together (a heuristic's incumbent meets
+    cg's bound within PROVEN_GAP although neither exact solver said optimal)."""
+    rows = pd.DataFrame(
+        [
+            ("e", "mip", "time_limit", 9.0, 12.0, "max", 5.0, "ok"),
+            ("e", "cg", "time_limit", 9.5, 10.0, "max", 5.0, "ok"),
+            ("e", "greedy", "heuristic", 9.8, None, "max", 0.1, "ok"),
+            ("f", "mip", "time_limit", 5.0, 5.4, "max", 5.0, "ok"),
+            ("f", "cg", "feasible", 4.9, 5.0002, "max", 5.0, "ok"),
+            ("f", "greedy", "heuristic", 5.0001, None, "max", 0.1, "ok"),
+            ("f", "local-only", "heuristic", 99.0, None, "max", 0.1, "error"),  # an error row never counts
+        ],
+        columns=[
+            "instance_digest",
+            "solver",
+            "termination",
+            "objective",
+            "bound",
+            "sense",
+            "runtime_s",
+            "status",
+        ],
+    )
+    g = add_gap_columns(rows, ["mip", "cg"]).set_index(["instance_digest", "solver"])
+    e = g.loc[("e", "greedy")]
+    assert (e["gap_vs"], e["reference"], e["reference_by"]) == ("bound", 10.0, "cg")
+    assert (e["ref_bound"], e["bound_by"], e["ref_incumbent"], e["incumbent_by"]) == (
+        10.0,
+        "cg",
+        9.8,
+        "greedy",
+    )
+    assert g.loc[("e", "mip"), "gap"] == pytest.approx(0.1)  # against cg's bound, not its own 12
+    f = g.loc[("f", "mip")]
+    assert (f["gap_vs"], f["reference"], f["reference_by"]) == ("optimum", 5.0001, "cg")
+    assert (f["bound_by"], f["incumbent_by"]) == ("cg", "greedy")
+    assert f["gap"] == pytest.approx(0.0001 / 5.0001)
+    # with mip alone, e's reference is mip's own bound and f is not proven
+    alone = add_gap_columns(rows, "mip").set_index(["instance_digest", "solver"])
+    assert alone.loc[("e", "greedy"), ["reference", "bound_by"]].tolist() == [12.0, "mip"]
+    assert alone.loc[("f", "greedy"), "gap_vs"] == "bound"
+    printed = format_gap_summary(rows, ["mip", "cg"])
+    assert "together: proven optimal on 1/2 instances" in printed
+    assert "best bound by: cg 2" in printed and "greedy 2" in printed
+
+
+def test_gap_with_mip_and_cg_uses_the_best_of_both(instance_files, tmp_path, capsys):
+    """A real run with two exact solvers: every row's objective is at most the best bound, the bound
+    and incumbent columns name a solver that has them, and the summary reports both solvers."""
+    out = tmp_path / "gap2.csv"
+    argv = ["gap", *instance_files, "--solvers", "greedy,local-search", "--exact", "mip,cg"]
+    argv += ["--time-limit", "30", "--threads", "1", "-o", str(out), "--quiet", "--no-plot"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    df = add_gap_columns(read_table(out), ["mip", "cg"])
+    assert set(df["solver"]) == {"mip", "cg", "greedy", "local-search"}
+    assert "mip: proven optimal on" in printed and "cg: proven optimal on" in printed
+    for digest, part in df.groupby("instance_digest"):
+        first = part.iloc[0]
+        assert (part["objective"] <= first["ref_bound"] + 1e-6 * max(1, abs(first["ref_bound"]))).all(), (
+            digest
+        )
+        assert first["bound_by"] in ("mip", "cg")
+        assert part.loc[part["solver"] == first["bound_by"], "bound"].min() == first["ref_bound"]
+        assert first["ref_incumbent"] == part["objective"].max()
+        assert part.loc[part["solver"] == first["incumbent_by"], "objective"].max() == first["ref_incumbent"]
+
+
 # ---- resumable sweeps ---------------------------------------------------------------------------
 
 

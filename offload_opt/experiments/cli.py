@@ -48,11 +48,18 @@ def _names(flag: str, text: str | None) -> list[str] | None:
 
 
 def _exact(text: str) -> str | None:
+    """The first exact solver named (studies that run one), or None for 'none'."""
+    names = _exacts(text)
+    return names[0] if names else None
+
+
+def _exacts(text: str) -> list[str]:
+    """Every exact solver named by ``--exact`` (comma-separated; 'none': an empty list)."""
     if text.lower() == "none":
-        return None
+        return []
     names = _names("--exact", text)
     assert names is not None  # _names returns None only for text None
-    return names[0]
+    return names
 
 
 def _table_output(flag: str, text: str, plot: bool = False) -> Path:
@@ -187,7 +194,12 @@ def _add_gap(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solvers", default=None, help="comma-separated heuristics [default: every non-exact solver]"
     )
-    p.add_argument("--exact", default="mip", help="the exact solver giving the reference [default: mip]")
+    p.add_argument(
+        "--exact",
+        default="mip",
+        help="comma-separated exact solvers; the reference is their best bound and the best incumbent "
+        "of any solver (e.g. mip,cg) [default: mip]",
+    )
     p.add_argument("-o", "--output", default="results/gap.csv", help="results table (.csv or .parquet)")
     p.add_argument("--no-plot", action="store_true", help="do not write the gap plot")
     _add_common(p, time_limit="60")
@@ -199,13 +211,13 @@ def cmd_gap(args: argparse.Namespace) -> int:
     from offload_opt.solvers import solvers
 
     output = _table_output("-o", args.output, plot=not args.no_plot)
-    exact = _exact(args.exact)
-    if exact is None:
+    exact = _exacts(args.exact)
+    if not exact:
         raise CLIError("--exact: the gap study needs an exact solver")
     heuristics = _names("--solvers", args.solvers)
     if heuristics is None:
         heuristics = [n for n, s in solvers().items() if not s.exact]
-    settings = _settings(args, [exact])
+    settings = _settings(args, exact)
     instances = [(path, _load_instance(path)) for path in args.instances]
     df = run_gap(instances, heuristics, exact, output, settings, plot=not args.no_plot)
     print(format_gap_summary(df, exact))
