@@ -390,6 +390,82 @@ def test_no_heuristic_point_beyond_the_exact_front(seed, users, aps):
     )
 
 
+def test_no_point_beyond_the_band_of_mip_and_cg():
+    """``--exact mip,cg``: mip's capped solves (given 2 s each, so some may stop unproven: their bound
+    then counts) and cg's weighted solves (their bounds are lines) bound the front; no heuristic,
+    baseline or exact incumbent lies strictly beyond the band at its latency, and both kinds of bound
+    are there (the check is not empty)."""
+    from offload_opt.plot.frontier import FrontBounds
+
+    inst = tiny(5, 4, 2)
+    opts = {**OPTIONS, "mip": {"threads": 1}, "cg": {"threads": 1}}
+    df = run_frontier(
+        inst, None, exact=["mip", "cg"], points=4, time_limit_s=2, solver_options=opts, quiet=True
+    )
+    assert set(df.loc[df["series"] == "exact", "solver"]) == {"mip", "cg"}
+    assert set(df.loc[df["solver"] == "cg", "role"]) == {"exact-weight"}
+    bounds = FrontBounds.of(df)
+    assert bounds.caps and bounds.lines, "both exact solvers must have bounded the front"
+    assert front_violations(df) == []
+    pts = df.dropna(subset=["point_latency_s", "point_accuracy"])
+    w = inst.objective.accuracy_weight
+    for _, p in pts.iterrows():
+        lat, acc = p["point_latency_s"], p["point_accuracy"]
+        for _, r in df[df["role"].isin(["exact-cap", "exact-max-accuracy"])].iterrows():
+            cap = r["latency_cap_s"] if r["role"] == "exact-cap" else math.inf
+            if lat <= cap and math.isfinite(r["accuracy_bound"]):
+                assert acc <= r["accuracy_bound"] + 1e-5, (p["solver"], lat, acc, r["accuracy_bound"])
+        for _, r in df[(df["role"] == "exact-weight") & df["bound"].notna()].iterrows():
+            # the summed reward at weight lw of this point's solution is at most cg's bound
+            lw = r["latency_weight_per_s"]
+            reward = r["n_tasks"] * (w * acc - lw * lat)
+            assert reward <= r["bound"] + 1e-6 * max(1.0, abs(r["bound"])), (
+                p["solver"],
+                lw,
+                reward,
+                r["bound"],
+            )
+
+
+def test_front_violations_use_unproven_bounds_and_lines():
+    """Hand-made rows: an unproven capped solve bounds by its target bound, a reward-only solve by its
+    line; a point beyond either is reported, one inside both is not."""
+    rows = [
+        # solver, role, cap, weight, termination, feasible, latency, quality, n_tasks, bound, target_bound
+        ("mip", "exact-cap", 2.0, None, "time_limit", True, 1.8, 0.6, 4, None, 4 * 2.0 * 0.7),
+        ("cg", "exact-weight", None, 0.5, "feasible", True, 1.0, 0.5, 4, 4 * (2.0 * 0.62 - 0.5 * 1.0), None),
+        ("greedy", "heuristic", None, 0.1, "heuristic", True, 1.9, 0.69, 4, None, None),  # inside both
+        ("greedy", "heuristic", None, 0.2, "heuristic", True, 1.9, 0.71, 4, None, None),  # above the cap's .7
+        (
+            "local-search",
+            "heuristic",
+            None,
+            0.3,
+            "heuristic",
+            True,
+            0.5,
+            0.55,
+            4,
+            None,
+            None,
+        ),  # above the line
+    ]
+    df = pd.DataFrame(
+        rows,
+        columns=["solver", "role", "latency_cap_s", "latency_weight_per_s", "termination", "feasible"]
+        + ["eval_mean_latency_s", "eval_mean_quality", "n_tasks", "bound", "target_bound"],
+    )
+    df["feasible"] = df["feasible"].astype(str)
+    bad = front_violations(df, accuracy_weight=2.0)
+    assert len(bad) == 2, bad
+    assert bad[0].startswith("greedy (heuristic, weight 0.2): accuracy 0.71 at 1.9 s > proven bound 0.7")
+    # the line at 0.5 s: 0.62 - 0.25 * (1.0 - 0.5) = 0.495
+    assert bad[1].startswith(
+        "local-search (heuristic, weight 0.3): accuracy 0.55 at 0.5 s > proven bound 0.495"
+    )
+    assert front_violations(df) == [], "without the accuracy weight only proven values count"
+
+
 def test_frontier_cli_writes_plot_and_points(tmp_path, capsys):
     path = tmp_path / "inst.json"
     tiny(3).to_json(path)

@@ -57,6 +57,7 @@ RESULT_COLUMNS = [
     "mean_quality",
     "mean_reward",
     "makespan_s",
+    "target_bound",  # an exact solver's bound on a side-constrained target (the mip's info["target_bound"])
 ]
 # The solution judged again on the original instance's objective and (with ``evaluate_actual``) actual values.
 EVAL_COLUMNS = [
@@ -270,6 +271,7 @@ def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
                 "mean_quality": _num(ev.mean_quality) if ev is not None and ev.feasible else None,
                 "mean_reward": _num(_mean_reward(ev)) if ev is not None and ev.feasible else None,
                 "makespan_s": _num(ev.makespan_s) if ev is not None and ev.feasible else None,
+                "target_bound": _num(result.info.get("target_bound")) if result.info else None,
                 "runtime_s": result.runtime_s,
                 "build_time_s": result.build_time_s,
                 "message": " | ".join(messages) or None,
@@ -335,7 +337,14 @@ STATUSES = ("ok", "warning", "error")
 # columns that must read back as numbers (or be empty) and as booleans (or be empty) for a row to count
 NUMERIC_COLUMNS = frozenset(
     ["time_limit_s", "seed", "objective", "bound", "bound_gap", "n_tasks", "mean_latency_s", "mean_quality"]
-    + ["mean_reward", "makespan_s", "eval_objective", "eval_mean_latency_s", "eval_mean_quality"]
+    + [
+        "mean_reward",
+        "makespan_s",
+        "target_bound",
+        "eval_objective",
+        "eval_mean_latency_s",
+        "eval_mean_quality",
+    ]
     + ["eval_mean_reward", "runtime_s", "build_time_s"]
 )
 BOOL_COLUMNS = frozenset(["feasible", "eval_feasible"])
