@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from offload_opt.cli import main
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import evaluate
-from offload_opt.experiments.compare import summary_table
+from offload_opt.experiments.compare import exact_summary, summary_table
 from offload_opt.experiments.frontier import front_violations, pareto_mask, run_frontier
 from offload_opt.experiments.gap import add_gap_columns, format_gap_summary, gap_jobs, gap_summary, run_gap
 from offload_opt.experiments.planner import run_planner_study
@@ -507,11 +507,27 @@ def test_compare_cli_reports_intervals_from_rows(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     df = read_table(out)
-    assert len(df) == 3 * 4 and set(df["role"]) == {"baseline", "heuristic", "exact"}
-    assert set(df["solver"]) == {"local-only", "nearest-edge", "alns", EXACT}  # alns: the default heuristic
+    # the default exact solvers: mip and cg side by side
+    assert len(df) == 3 * 5 and set(df["role"]) == {"baseline", "heuristic", "exact"}
+    assert set(df["solver"]) == {
+        "local-only",
+        "nearest-edge",
+        "alns",
+        EXACT,
+        "cg",
+    }  # alns: the default heuristic
     assert "-20%" in printed and "+80%" in printed  # the paper's figures, beside ours
-    exact_opts = df.loc[df["solver"] == EXACT, "options"].iloc[0]
-    assert '"warm_start": ["greedy", "alns"]' in exact_opts  # started from our heuristic too
+    for name in (EXACT, "cg"):
+        exact_opts = df.loc[df["solver"] == name, "options"].iloc[0]
+        assert '"warm_start": ["greedy", "alns"]' in exact_opts  # started from our heuristic too
+    # per seed: the best bound of mip and cg bounds every row; the best incumbent is the best row
+    best = exact_summary(df)
+    assert len(best) == 3 and set(best["bound_by"]) <= {EXACT, "cg"}
+    for _, b in best.iterrows():
+        rows = df[df["instance_seed"] == b["instance_seed"]]
+        assert (rows["objective"] <= b["bound"] + 1e-6 * max(1.0, abs(b["bound"]))).all()
+        assert b["incumbent"] == rows["objective"].max()
+    assert "all exact solvers together (mip, cg): proven on 3 of 3 seeds" in printed
     assert (df.loc[df["solver"] == EXACT, "termination"] == "optimal").all()
     summary = summary_table(df).set_index("solver")
     for name in ("local-only", EXACT):

@@ -348,7 +348,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--heuristic", default=None, help="our heuristic [default: alns, else local-search, else greedy]"
     )
-    p.add_argument("--exact", default="mip", help="exact solver ('none' to skip) [default: mip]")
+    p.add_argument(
+        "--exact",
+        default="mip,cg",
+        help="comma-separated exact solvers run side by side ('none' to skip) [default: mip,cg]",
+    )
     p.add_argument("-o", "--output", default="results/compare.csv", help="results table (.csv or .parquet)")
     _add_common(p, time_limit="60")
     p.set_defaults(func=cmd_compare)
@@ -363,8 +367,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     baselines = _names("--baselines", args.baselines) or []
     heuristics = _names("--heuristic", args.heuristic)
     heuristic = heuristics[0] if heuristics else None
-    exact = _exact(args.exact)
-    settings = _settings(args, [exact])
+    exact = _exacts(args.exact)
+    settings = _settings(args, exact)
     overrides = _scenario_overrides(args.set)
     df = run_compare(
         args.scenario,
