@@ -34,7 +34,9 @@ def _run(path: str, time_limit: float, threads: int, options: dict) -> dict:
     info = r.info
     return {
         "instance": Path(path).stem,
-        "variant": "mip+cg" if options.get("cg_share") else "mip",
+        "variant": ("mip+cg" + ("" if options.get("cg_cut", True) else "(no cut)"))
+        if options.get("cg_share")
+        else "mip",
         "termination": r.termination,
         "objective": r.objective,
         "bound": r.bound,
@@ -55,6 +57,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="HiGHS threads of the MIP")
     p.add_argument("--cg-share", type=float, default=0.3, help="share of the time limit cg gets first")
     p.add_argument("--plain", action="store_true", help="also run the plain MIP on each instance")
+    p.add_argument(
+        "--no-cut", action="store_true", help="cg's bound is reported but not a cut (cg_cut=false)"
+    )
     p.add_argument("--only", default=None, help="comma-separated instance names (e.g. M-02,M-09)")
     p.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     args = p.parse_args()
@@ -65,7 +70,8 @@ def main() -> None:
         for path in sorted((ROOT / "instances" / "bench" / name).glob("*.json")):
             if only is not None and path.stem not in only:
                 continue
-            variants = ([{}] if args.plain else []) + [{"cg_share": args.cg_share}]
+            hand_over = {"cg_share": args.cg_share, **({"cg_cut": False} if args.no_cut else {})}
+            variants = ([{}] if args.plain else []) + [hand_over]
             for options in variants:
                 with ProcessPoolExecutor(1, mp_context=ctx) as pool:
                     row = pool.submit(_run, str(path), args.time_limit, args.threads, options).result()

@@ -381,6 +381,7 @@ class MipOptions:
     # share of the time limit a ``cg`` run gets first (0: none); its incumbent is the warm start and
     # its bound caps the objective (docs/mip.md, "Hand-over from cg")
     cg_share: float = 0.0
+    cg_cut: bool = True  # with cg_share: add the cut reward <= cg's bound to the model (False: bound only reported)
 
     def __post_init__(self) -> None:
         _check(self.mip_gap >= 0 and math.isfinite(self.mip_gap), "mip_gap", "a number >= 0", self.mip_gap)

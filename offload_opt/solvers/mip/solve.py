@@ -253,7 +253,7 @@ def solve_mip(
                 time_grid=grid,
                 deadline=clock.share(DRAFT_SHARE),
             )
-            if cg_bound is not None:
+            if cg_bound is not None and options.cg_cut:
                 add_bound_cut(draft, cg_bound)
         except OutOfTime:
             report.skipped.append("LP floors: no time to build the draft model")
@@ -291,7 +291,7 @@ def solve_mip(
         )
     except OutOfTime:
         return give_up("model build", time.perf_counter() - tb)
-    if cg_bound is not None:
+    if cg_bound is not None and options.cg_cut:
         add_bound_cut(model, cg_bound)
     if lower is not None:
         model.m.makespan.setlb(lower)
