@@ -601,6 +601,22 @@ def test_demo_writes_table_and_plots(tmp_path):
         assert name in printed
     exact = res.table.set_index("solver").loc[EXACT]
     assert exact["termination"] == "optimal" and exact["gap_vs"].startswith("optimum") and exact["gap_%"] == 0
+    # the exact rows start from the best plan so far: never below a heuristic row of the run
+    rows = pd.read_csv(res.files["solvers"])
+    exact_rows = rows[rows["solver"].isin(["cg", EXACT])]
+    assert len(exact_rows) == 2
+    assert (
+        exact_rows["objective"].min()
+        >= rows.loc[~rows["solver"].isin(["cg", EXACT]), "objective"].max() - 1e-9
+    )
+    assert all('"warm_start": "<solution of ' in o for o in exact_rows["options"]), list(
+        exact_rows["options"]
+    )
+    assert any(line.startswith("best bound ") and "best incumbent" in line for line in lines)
+    assert not any(line.startswith("warning: exact row") for line in lines)
+    # the frontier holds both exact solvers and no point beyond their band
+    front = pd.read_csv(res.files["frontier_csv"])
+    assert {"mip", "cg"} <= set(front["solver"])
 
 
 def test_gap_rejects_a_different_sweep_in_the_same_file(instance_files, tmp_path):

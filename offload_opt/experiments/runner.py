@@ -32,6 +32,7 @@ from offload_opt._cliutil import atomic_target, exclusive_lock
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.instance import Instance
+from offload_opt.solution import Solution
 from offload_opt.solvers.base import Result, parse_options, solve
 
 KEY_COLUMNS = [
@@ -198,6 +199,14 @@ def _mean_reward(ev: Evaluation | None) -> float | None:
     return ev.total_reward / len(ev.tasks) if ev is not None and ev.tasks else None
 
 
+def _option_text(value: Any) -> str:
+    """How an option that is not JSON shows in the ``options`` column: a given warm-start ``Solution``
+    by the solver that made it (the demo seeds its exact solvers with the best plan so far)."""
+    if isinstance(value, Solution):
+        return f"<solution of {value.solver or 'an unnamed solver'}>"
+    return str(value)
+
+
 def job_row(job: Job) -> dict[str, Any]:
     """The identity columns of ``job``'s row (key, instance, solver, parameters, tags)."""
     return {
@@ -208,7 +217,7 @@ def job_row(job: Job) -> dict[str, Any]:
         "solver": job.solver,
         "time_limit_s": job.time_limit_s,
         "seed": job.seed,
-        "options": json.dumps(job.options, sort_keys=True),
+        "options": json.dumps(job.options, sort_keys=True, default=_option_text),
         **job.tags,
     }
 
