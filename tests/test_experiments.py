@@ -619,6 +619,19 @@ def test_demo_writes_table_and_plots(tmp_path):
     assert {"mip", "cg"} <= set(front["solver"])
 
 
+def test_a_table_written_before_target_bound_still_resumes(instance_files, tmp_path):
+    """``target_bound`` came later: a table without the column resumes (its rows are kept, none rerun)
+    and is rewritten with the column, empty for the old rows."""
+    out = tmp_path / "old.csv"
+    jobs = gap_jobs([(instance_files[0], tiny(0, 2, 1))], ["greedy", "local-only"], "local-search")
+    first = run_sweep(jobs, out, quiet=True)
+    read_table(out).drop(columns=["target_bound"]).to_csv(out, index=False)
+    rerun: list = []
+    again = run_sweep(jobs, out, quiet=True, on_row=rerun.append)
+    assert rerun == [] and len(again) == len(first)
+    assert "target_bound" in read_table(out).columns
+
+
 def test_gap_rejects_a_different_sweep_in_the_same_file(instance_files, tmp_path):
     out = tmp_path / "x.csv"
     jobs = gap_jobs([(instance_files[0], tiny(0, 2, 1))], ["greedy"], "local-only")

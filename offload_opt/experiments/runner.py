@@ -60,6 +60,8 @@ RESULT_COLUMNS = [
     "makespan_s",
     "target_bound",  # an exact solver's bound on a side-constrained target (the mip's info["target_bound"])
 ]
+# result columns added after tables were first written: a table without them still resumes (empty cells)
+ADDED_COLUMNS = ("target_bound",)
 # The solution judged again on the original instance's objective and (with ``evaluate_actual``) actual values.
 EVAL_COLUMNS = [
     "eval_feasible",
@@ -478,6 +480,9 @@ def _load_done(
             if df.empty and not len(df.columns):
                 continue
             df = df.drop(columns=[c for c in derived if c in df.columns])
+            for c in ADDED_COLUMNS:  # a table written before the column existed: unknown there
+                if c in columns and c not in df.columns:
+                    df[c] = math.nan
             if set(df.columns) != set(columns):
                 extra = sorted(set(df.columns) - set(columns))
                 missing = sorted(set(columns) - set(df.columns))
