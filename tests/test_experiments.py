@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from offload_opt.cli import main
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import evaluate
-from offload_opt.experiments.compare import summary_table
+from offload_opt.experiments.compare import exact_summary, summary_table
 from offload_opt.experiments.frontier import front_violations, pareto_mask, run_frontier
 from offload_opt.experiments.gap import add_gap_columns, format_gap_summary, gap_jobs, gap_summary, run_gap
 from offload_opt.experiments.planner import run_planner_study
@@ -169,6 +169,76 @@ def test_gap_reference_is_the_optimum_else_the_bound_and_labelled():
     assert summary.loc[("greedy", "bound"), "max_gap_%"] == pytest.approx(50.0)
     assert summary.loc[("mip", "optimum"), "at_optimum_%"] == 100
     assert "mip: proven optimal on 2/4 instances (50%)" in format_gap_summary(rows, "mip")
+
+
+def test_gap_reference_combines_every_exact_solver_and_names_them():
+    """Hand-made rows with two exact solvers: the best bound of either and the best incumbent of any
+    row; e: not proven (gap_vs bound, cg's bound); f: proven together (a heuristic's incumbent meets
+    cg's bound within PROVEN_GAP although neither exact solver said optimal)."""
+    rows = pd.DataFrame(
+        [
+            ("e", "mip", "time_limit", 9.0, 12.0, "max", 5.0, "ok"),
+            ("e", "cg", "time_limit", 9.5, 10.0, "max", 5.0, "ok"),
+            ("e", "greedy", "heuristic", 9.8, None, "max", 0.1, "ok"),
+            ("f", "mip", "time_limit", 5.0, 5.4, "max", 5.0, "ok"),
+            ("f", "cg", "feasible", 4.9, 5.0002, "max", 5.0, "ok"),
+            ("f", "greedy", "heuristic", 5.0001, None, "max", 0.1, "ok"),
+            ("f", "local-only", "heuristic", 99.0, None, "max", 0.1, "error"),  # an error row never counts
+        ],
+        columns=[
+            "instance_digest",
+            "solver",
+            "termination",
+            "objective",
+            "bound",
+            "sense",
+            "runtime_s",
+            "status",
+        ],
+    )
+    g = add_gap_columns(rows, ["mip", "cg"]).set_index(["instance_digest", "solver"])
+    e = g.loc[("e", "greedy")]
+    assert (e["gap_vs"], e["reference"], e["reference_by"]) == ("bound", 10.0, "cg")
+    assert (e["ref_bound"], e["bound_by"], e["ref_incumbent"], e["incumbent_by"]) == (
+        10.0,
+        "cg",
+        9.8,
+        "greedy",
+    )
+    assert g.loc[("e", "mip"), "gap"] == pytest.approx(0.1)  # against cg's bound, not its own 12
+    f = g.loc[("f", "mip")]
+    assert (f["gap_vs"], f["reference"], f["reference_by"]) == ("optimum", 5.0001, "cg")
+    assert (f["bound_by"], f["incumbent_by"]) == ("cg", "greedy")
+    assert f["gap"] == pytest.approx(0.0001 / 5.0001)
+    # with mip alone, e's reference is mip's own bound and f is not proven
+    alone = add_gap_columns(rows, "mip").set_index(["instance_digest", "solver"])
+    assert alone.loc[("e", "greedy"), ["reference", "bound_by"]].tolist() == [12.0, "mip"]
+    assert alone.loc[("f", "greedy"), "gap_vs"] == "bound"
+    printed = format_gap_summary(rows, ["mip", "cg"])
+    assert "together: proven optimal on 1/2 instances" in printed
+    assert "best bound by: cg 2" in printed and "greedy 2" in printed
+
+
+def test_gap_with_mip_and_cg_uses_the_best_of_both(instance_files, tmp_path, capsys):
+    """A real run with two exact solvers: every row's objective is at most the best bound, the bound
+    and incumbent columns name a solver that has them, and the summary reports both solvers."""
+    out = tmp_path / "gap2.csv"
+    argv = ["gap", *instance_files, "--solvers", "greedy,local-search", "--exact", "mip,cg"]
+    argv += ["--time-limit", "30", "--threads", "1", "-o", str(out), "--quiet", "--no-plot"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    df = add_gap_columns(read_table(out), ["mip", "cg"])
+    assert set(df["solver"]) == {"mip", "cg", "greedy", "local-search"}
+    assert "mip: proven optimal on" in printed and "cg: proven optimal on" in printed
+    for digest, part in df.groupby("instance_digest"):
+        first = part.iloc[0]
+        assert (part["objective"] <= first["ref_bound"] + 1e-6 * max(1, abs(first["ref_bound"]))).all(), (
+            digest
+        )
+        assert first["bound_by"] in ("mip", "cg")
+        assert part.loc[part["solver"] == first["bound_by"], "bound"].min() == first["ref_bound"]
+        assert first["ref_incumbent"] == part["objective"].max()
+        assert part.loc[part["solver"] == first["incumbent_by"], "objective"].max() == first["ref_incumbent"]
 
 
 # ---- resumable sweeps ---------------------------------------------------------------------------
@@ -320,6 +390,82 @@ def test_no_heuristic_point_beyond_the_exact_front(seed, users, aps):
     )
 
 
+def test_no_point_beyond_the_band_of_mip_and_cg():
+    """``--exact mip,cg``: mip's capped solves (given 2 s each, so some may stop unproven: their bound
+    then counts) and cg's weighted solves (their bounds are lines) bound the front; no heuristic,
+    baseline or exact incumbent lies strictly beyond the band at its latency, and both kinds of bound
+    are there (the check is not empty)."""
+    from offload_opt.plot.frontier import FrontBounds
+
+    inst = tiny(5, 4, 2)
+    opts = {**OPTIONS, "mip": {"threads": 1}, "cg": {"threads": 1}}
+    df = run_frontier(
+        inst, None, exact=["mip", "cg"], points=4, time_limit_s=2, solver_options=opts, quiet=True
+    )
+    assert set(df.loc[df["series"] == "exact", "solver"]) == {"mip", "cg"}
+    assert set(df.loc[df["solver"] == "cg", "role"]) == {"exact-weight"}
+    bounds = FrontBounds.of(df)
+    assert bounds.caps and bounds.lines, "both exact solvers must have bounded the front"
+    assert front_violations(df) == []
+    pts = df.dropna(subset=["point_latency_s", "point_accuracy"])
+    w = inst.objective.accuracy_weight
+    for _, p in pts.iterrows():
+        lat, acc = p["point_latency_s"], p["point_accuracy"]
+        for _, r in df[df["role"].isin(["exact-cap", "exact-max-accuracy"])].iterrows():
+            cap = r["latency_cap_s"] if r["role"] == "exact-cap" else math.inf
+            if lat <= cap and math.isfinite(r["accuracy_bound"]):
+                assert acc <= r["accuracy_bound"] + 1e-5, (p["solver"], lat, acc, r["accuracy_bound"])
+        for _, r in df[(df["role"] == "exact-weight") & df["bound"].notna()].iterrows():
+            # the summed reward at weight lw of this point's solution is at most cg's bound
+            lw = r["latency_weight_per_s"]
+            reward = r["n_tasks"] * (w * acc - lw * lat)
+            assert reward <= r["bound"] + 1e-6 * max(1.0, abs(r["bound"])), (
+                p["solver"],
+                lw,
+                reward,
+                r["bound"],
+            )
+
+
+def test_front_violations_use_unproven_bounds_and_lines():
+    """Hand-made rows: an unproven capped solve bounds by its target bound, a reward-only solve by its
+    line; a point beyond either is reported, one inside both is not."""
+    rows = [
+        # solver, role, cap, weight, termination, feasible, latency, quality, n_tasks, bound, target_bound
+        ("mip", "exact-cap", 2.0, None, "time_limit", True, 1.8, 0.6, 4, None, 4 * 2.0 * 0.7),
+        ("cg", "exact-weight", None, 0.5, "feasible", True, 1.0, 0.5, 4, 4 * (2.0 * 0.62 - 0.5 * 1.0), None),
+        ("greedy", "heuristic", None, 0.1, "heuristic", True, 1.9, 0.69, 4, None, None),  # inside both
+        ("greedy", "heuristic", None, 0.2, "heuristic", True, 1.9, 0.71, 4, None, None),  # above the cap's .7
+        (
+            "local-search",
+            "heuristic",
+            None,
+            0.3,
+            "heuristic",
+            True,
+            0.5,
+            0.55,
+            4,
+            None,
+            None,
+        ),  # above the line
+    ]
+    df = pd.DataFrame(
+        rows,
+        columns=["solver", "role", "latency_cap_s", "latency_weight_per_s", "termination", "feasible"]
+        + ["eval_mean_latency_s", "eval_mean_quality", "n_tasks", "bound", "target_bound"],
+    )
+    df["feasible"] = df["feasible"].astype(str)
+    bad = front_violations(df, accuracy_weight=2.0)
+    assert len(bad) == 2, bad
+    assert bad[0].startswith("greedy (heuristic, weight 0.2): accuracy 0.71 at 1.9 s > proven bound 0.7")
+    # the line at 0.5 s: 0.62 - 0.25 * (1.0 - 0.5) = 0.495
+    assert bad[1].startswith(
+        "local-search (heuristic, weight 0.3): accuracy 0.55 at 0.5 s > proven bound 0.495"
+    )
+    assert front_violations(df) == [], "without the accuracy weight only proven values count"
+
+
 def test_frontier_cli_writes_plot_and_points(tmp_path, capsys):
     path = tmp_path / "inst.json"
     tiny(3).to_json(path)
@@ -361,11 +507,27 @@ def test_compare_cli_reports_intervals_from_rows(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     df = read_table(out)
-    assert len(df) == 3 * 4 and set(df["role"]) == {"baseline", "heuristic", "exact"}
-    assert set(df["solver"]) == {"local-only", "nearest-edge", "local-search", EXACT}  # the default heuristic
+    # the default exact solvers: mip and cg side by side
+    assert len(df) == 3 * 5 and set(df["role"]) == {"baseline", "heuristic", "exact"}
+    assert set(df["solver"]) == {
+        "local-only",
+        "nearest-edge",
+        "local-search",
+        EXACT,
+        "cg",
+    }  # local-search: the default heuristic
     assert "-20%" in printed and "+80%" in printed  # the paper's figures, beside ours
-    exact_opts = df.loc[df["solver"] == EXACT, "options"].iloc[0]
-    assert '"warm_start": ["greedy", "local-search"]' in exact_opts  # started from our heuristic too
+    for name in (EXACT, "cg"):
+        exact_opts = df.loc[df["solver"] == name, "options"].iloc[0]
+        assert '"warm_start": ["greedy", "local-search"]' in exact_opts  # started from our heuristic too
+    # per seed: the best bound of mip and cg bounds every row; the best incumbent is the best row
+    best = exact_summary(df)
+    assert len(best) == 3 and set(best["bound_by"]) <= {EXACT, "cg"}
+    for _, b in best.iterrows():
+        rows = df[df["instance_seed"] == b["instance_seed"]]
+        assert (rows["objective"] <= b["bound"] + 1e-6 * max(1.0, abs(b["bound"]))).all()
+        assert b["incumbent"] == rows["objective"].max()
+    assert "all exact solvers together (mip, cg): proven on 3 of 3 seeds" in printed
     assert (df.loc[df["solver"] == EXACT, "termination"] == "optimal").all()
     summary = summary_table(df).set_index("solver")
     for name in ("local-only", EXACT):
@@ -439,6 +601,35 @@ def test_demo_writes_table_and_plots(tmp_path):
         assert name in printed
     exact = res.table.set_index("solver").loc[EXACT]
     assert exact["termination"] == "optimal" and exact["gap_vs"].startswith("optimum") and exact["gap_%"] == 0
+    # the exact rows start from the best plan so far: never below a heuristic row of the run
+    rows = pd.read_csv(res.files["solvers"])
+    exact_rows = rows[rows["solver"].isin(["cg", EXACT])]
+    assert len(exact_rows) == 2
+    assert (
+        exact_rows["objective"].min()
+        >= rows.loc[~rows["solver"].isin(["cg", EXACT]), "objective"].max() - 1e-9
+    )
+    assert all('"warm_start": "<solution of ' in o for o in exact_rows["options"]), list(
+        exact_rows["options"]
+    )
+    assert any(line.startswith("best bound ") and "best incumbent" in line for line in lines)
+    assert not any(line.startswith("warning: exact row") for line in lines)
+    # the frontier holds both exact solvers and no point beyond their band
+    front = pd.read_csv(res.files["frontier_csv"])
+    assert {"mip", "cg"} <= set(front["solver"])
+
+
+def test_a_table_written_before_target_bound_still_resumes(instance_files, tmp_path):
+    """``target_bound`` came later: a table without the column resumes (its rows are kept, none rerun)
+    and is rewritten with the column, empty for the old rows."""
+    out = tmp_path / "old.csv"
+    jobs = gap_jobs([(instance_files[0], tiny(0, 2, 1))], ["greedy", "local-only"], "local-search")
+    first = run_sweep(jobs, out, quiet=True)
+    read_table(out).drop(columns=["target_bound"]).to_csv(out, index=False)
+    rerun: list = []
+    again = run_sweep(jobs, out, quiet=True, on_row=rerun.append)
+    assert rerun == [] and len(again) == len(first)
+    assert "target_bound" in read_table(out).columns
 
 
 def test_gap_rejects_a_different_sweep_in_the_same_file(instance_files, tmp_path):

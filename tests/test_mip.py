@@ -544,3 +544,68 @@ def test_rejects_bad_options():
     with pytest.raises(ValueError, match="at most one"):
         solve(costs, "mip", max_mean_latency=1.0, min_mean_accuracy=0.5)
     assert math.isfinite(solve(costs, "mip").objective)
+
+
+# ---------------------------------------------------------------------------------- hand-over from cg
+
+
+def _proven(set_name: str) -> list[dict]:
+    import csv
+
+    with (ROOT / "instances" / "bench" / "optima.csv").open() as f:
+        return [r for r in csv.DictReader(f) if r["set"] == set_name and r["termination"] == "optimal"]
+
+
+@pytest.mark.parametrize("k", [0, 3, 6])
+def test_cg_hand_over_proves_the_recorded_optimum(k):
+    """With ``cg_share``, the reported bound is the smaller of cg's and the MIP's, never below the
+    recorded optimum, and the incumbent is that optimum (within mip_gap); when cg's bound already
+    proves its incumbent the MIP builds no model."""
+    row = _proven("S")[k]
+    opt = float(row["objective"])
+    r = solve(Instance.from_json(ROOT / row["path"]), "mip", time_limit=60, threads=1, cg_share=0.3)
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    assert r.info["cg_bound"] is not None and r.info["bound_by"] in ("cg", "mip")
+    assert r.bound <= r.info["cg_bound"] + 1e-12
+    assert r.bound >= opt - 1e-4 * max(1.0, abs(opt)), (r.bound, opt)
+    assert r.objective >= opt - 1e-4 * max(1.0, abs(opt)), (r.objective, opt)
+    assert r.objective >= r.info["cg_objective"] - 1e-12  # cg's incumbent was the warm start
+    if r.info["cg_termination"] == "optimal":
+        assert r.info["bound_by"] == "cg" and r.report.iterations == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cg_bound_cut_at_the_optimum_keeps_it(monkeypatch, seed):
+    """The cut ``reward <= cg bound`` removes no optimum: with a bound equal to the proven optimum
+    and no incumbent handed over, the MIP still finds that optimum and proves it."""
+    from offload_opt.solvers.mip import solve as mip_solve
+    from offload_opt.solvers.mip.warm import CgStart
+
+    costs = generated(seed, users=4, aps=2, max_subtasks=3, slots=2)
+    ref = solve(costs, "mip", time_limit=60, mip_gap=0.0)
+    assert ref.termination == "optimal", ref.info
+    monkeypatch.setattr(
+        mip_solve, "cg_start", lambda *a, **k: CgStart(bound=ref.objective, termination="time_limit")
+    )
+    r = solve(costs, "mip", time_limit=60, cg_share=0.1, warm_start="none")
+    assert r.status == "ok" and r.termination == "optimal", r.info
+    assert close(r.objective, ref.objective, 1e-4)
+    assert r.info["cg_bound"] == ref.objective and r.bound <= ref.objective + 1e-12
+
+
+def test_cg_hand_over_is_skipped_for_a_side_constrained_target():
+    """cg bounds the reward only: with a latency cap the MIP runs alone and says why."""
+    costs = generated(0, users=3, aps=2, max_subtasks=2, models_per_ap=1)
+    free = solve(costs, "mip", time_limit=60)
+    cap = 1.001 * free.evaluation.mean_latency_s
+    r = solve(costs, "mip", time_limit=60, max_mean_latency=cap, cg_share=0.3)
+    assert r.termination == "optimal", r.info
+    assert any(s.startswith("cg hand-over:") for s in r.info["skipped"]), r.info
+    assert "cg_bound" not in r.info and "bound_by" not in r.info
+
+
+def test_rejects_bad_cg_share():
+    costs = build_costs(random_tiny(1))
+    for bad in (-0.1, 1.0, math.nan):
+        with pytest.raises(ValueError, match="^option cg_share"):
+            solve(costs, "mip", cg_share=bad)

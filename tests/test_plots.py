@@ -135,13 +135,14 @@ def _points() -> pd.DataFrame:
 def test_frontier_plot_series_are_the_fronts():
     ax = plot_frontier(_points())
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
-    exact = lines["exact (mip)"]
-    assert list(exact.get_xdata()) == [2.0, 4.0, 6.0] and list(exact.get_ydata()) == [0.6, 0.8, 0.85]
+    # the exact line runs through proven points only (the unproven (6, .85) is a hollow marker)
+    exact = lines["exact (mip), proven"]
+    assert list(exact.get_xdata()) == [2.0, 4.0, 7.0] and list(exact.get_ydata()) == [0.6, 0.8, 0.85]
     assert exact.get_drawstyle() == "steps-post"
     greedy = lines["greedy (weight sweep)"]
     assert list(greedy.get_xdata()) == [3.0, 5.0] and list(greedy.get_ydata()) == [0.6, 0.7]
     scatters = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
-    assert scatters["exact, not proven"] == [[6.0, 0.85]]
+    assert scatters["exact incumbent, not proven"] == [[6.0, 0.85]]
     assert scatters["local-only"] == [[9.0, 0.5]] and scatters["nearest-edge"] == [[4.5, 0.7]]
     assert ax.get_xlabel() == "mean latency (s)"
     assert ax.get_ylabel() == "mean accuracy (success probability)"
@@ -179,11 +180,17 @@ def test_proven_band_between_attained_and_bound():
         ],
     )
     xs, lower, upper = proven_band(pts)
-    assert xs.tolist() == [2.0, 4.0, 4.5, 6.0, 7.0, 9.0]
-    assert lower.tolist() == [0.6, 0.8, 0.8, 0.82, 0.85, 0.85]  # the best point so far, of any series
-    assert upper.tolist() == [0.8, 0.8, 0.85, 0.85, 0.85, 0.85]  # the next proven cap's optimum
+    assert xs[0] == 2.0 and xs[-1] == 9.0 and all(np.diff(xs) > 0)
+    at = {x: (lo, up) for x, lo, up in zip(xs.tolist(), lower.tolist(), upper.tolist(), strict=True)}
+    # the best point so far, of any series; the least cap (>= the latency) that a proven solve bounds
+    assert at[2.0] == (0.6, 0.8) and at[4.0] == (0.8, 0.8) and at[4.5] == (0.8, 0.8)
+    assert at[6.0] == (0.82, 0.85) and at[7.0] == (0.85, 0.85) and at[9.0] == (0.85, 0.85)
+    just_after = min(x for x in xs if x > 4.5)
+    assert at[just_after] == (0.8, 0.85)  # past the 4.5 s cap only the best overall accuracy bounds
     ax = plot_frontier(pts)
-    assert "the true front lies in this band (proven)" in [c.get_label() for c in ax.collections]
+    assert "the true front lies in this band (best incumbent to proven bound)" in [
+        c.get_label() for c in ax.collections
+    ]
     assert proven_band(pts.drop(columns=["role"])) is None
 
 

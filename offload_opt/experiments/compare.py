@@ -10,9 +10,14 @@ the planner's predictions; every decision is then judged on the actual values
 both are reported: the predicted figures are what the solver optimised, the
 actual ones what the users got, and the relative changes are on the actual
 ones. Unless told otherwise,
-the exact solver is warm-started with our heuristic too (option
+the exact solvers are warm-started with our heuristic too (option
 ``warm_start``; it runs inside the exact solver on a share of the time
 limit), so that a time-limited exact run starts from a comparable plan.
+
+Several exact solvers may run side by side (default ``mip`` and ``cg``, each
+with the full time limit): each has its row, and per seed the best bound of
+any of them and the best incumbent of any solver are reported with the
+solvers that gave them (``exact_summary``, the gap study's ``best_known``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from offload_opt.experiments.gap import PROVEN_GAP, best_known, exact_names
 from offload_opt.experiments.runner import Job, SweepSettings, run_sweep
 from offload_opt.experiments.stats import mean_ci
 from offload_opt.generator import generate
@@ -32,6 +38,7 @@ from offload_opt.generator import generate
 TAG_COLUMNS = ["scenario", "instance_seed", "role"]
 DEFAULT_BASELINES = ("local-only", "nearest-edge")
 DEFAULT_HEURISTIC = "local-search"
+DEFAULT_EXACT = ("mip", "cg")
 WARM_START_DEFAULT = "greedy"  # the exact solver's own default incumbent, kept beside ours
 FALLBACK_HEURISTICS = ("local-search", "alns", "greedy")
 # What the paper reports for its method against the baselines (relative change, %).
@@ -68,11 +75,11 @@ def compare_jobs(
     seeds: Sequence[int],
     baselines: Sequence[str],
     heuristic: str | None,
-    exact: str | None,
+    exact: str | Sequence[str] | None,
     settings: SweepSettings | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> list[Job]:
-    """One job per (seed, solver): the baselines, our heuristic, the exact solver; judged on actual values too."""
+    """One job per (seed, solver): the baselines, our heuristic, each exact solver; judged on actual values too."""
     st = settings or SweepSettings()
     heuristic_time_limit_s, seed = st.heuristic_time_limit_s, st.seed
     jobs = []
@@ -109,20 +116,47 @@ def compare_jobs(
                     evaluate_actual=True,
                 )
             )
-        if exact:
+        for name in exact_names(exact) if exact else []:
             jobs.append(
                 Job(
                     inst,
-                    exact,
+                    name,
                     st.time_limit_s,
                     seed,
-                    st.options_for(exact),
+                    st.options_for(name),
                     path,
                     tags("exact"),
                     evaluate_actual=True,
                 )
             )
     return jobs
+
+
+def exact_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per seed: the best bound of the exact rows and the best incumbent of any row (on the predictions
+    the solvers optimised), the solvers that gave them, their relative gap and whether it is proven
+    (an exact solver said ``optimal``, or the gap is within the gap study's ``PROVEN_GAP``)."""
+    exacts = list(dict.fromkeys(df.loc[df["role"] == "exact", "solver"]))
+    if not exacts:
+        return pd.DataFrame()
+    known = best_known(df, exacts)
+    seeds = df.drop_duplicates("instance_digest").set_index("instance_digest")["instance_seed"]
+    rows = []
+    for digest, k in known.items():
+        b, inc = k["bound"], k["incumbent"]
+        gap = (b - inc) / max(abs(inc), 1e-9) if math.isfinite(b) and math.isfinite(inc) else math.nan
+        rows.append(
+            {
+                "instance_seed": seeds.get(digest),
+                "bound": b,
+                "bound_by": k["bound_by"],
+                "incumbent": inc,
+                "incumbent_by": k["incumbent_by"],
+                "gap": gap,
+                "proven_by": k["proven_by"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _fmt_ci(mean: float, half: float, digits: int = 4) -> str:
@@ -222,11 +256,25 @@ def format_compare(df: pd.DataFrame) -> str:
         shown.to_string(index=False),
     ]
     exact = df[df["role"] == "exact"]
-    if len(exact) and (exact["termination"] != "optimal").any():
+    for name, part in exact.groupby("solver", sort=False):
+        if (part["termination"] != "optimal").any():
+            lines.append(
+                f"note: {name} stopped before proving optimality on "
+                f"{int((part['termination'] != 'optimal').sum())} of {len(part)} seeds "
+                "(its rows are its best solutions, not proven optima)"
+            )
+    best = exact_summary(df) if len(exact) else pd.DataFrame()
+    if len(best):
+        by = lambda col: ", ".join(f"{s} {c}" for s, c in best[col].replace("", "-").value_counts().items())  # noqa: E731
+        gaps = 100 * best["gap"].dropna()
         lines.append(
-            f"note: the exact solver stopped before proving optimality on "
-            f"{int((exact['termination'] != 'optimal').sum())} of {len(exact)} seeds "
-            "(its rows are its best solutions, not proven optima)"
+            f"all exact solvers together ({', '.join(dict.fromkeys(exact['solver']))}): proven on "
+            f"{int((best['proven_by'] != '').sum())} of {len(best)} seeds (best incumbent of any solver within "
+            f"{PROVEN_GAP:g} of the best bound, or an exact solver's proof); gap of the best incumbent to the "
+            f"best bound: median {gaps.median():.3g}%, max {gaps.max():.3g}%; best bound by: {by('bound_by')}; "
+            f"best incumbent by: {by('incumbent_by')}"
+            if len(gaps)
+            else "all exact solvers together: no seed with both a bound and an incumbent"
         )
     if len(exact):
         lines.append(
@@ -291,7 +339,7 @@ def run_compare(
     first_seed: int = 0,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     heuristic: str | None = None,
-    exact: str | None = "mip",
+    exact: str | Sequence[str] | None = DEFAULT_EXACT,
     overrides: dict[str, Any] | None = None,
     **changes: Any,
 ) -> pd.DataFrame:
@@ -305,14 +353,16 @@ def run_compare(
     settings = SweepSettings.of(settings or SweepSettings(time_limit_s=60.0), **changes)
     check_seeds(seeds)
     heuristic = heuristic or default_heuristic()
-    for name in [*baselines, heuristic, *([exact] if exact else [])]:
+    exacts = exact_names(exact) if exact else []
+    for name in [*baselines, heuristic, *exacts]:
         get_solver(name)
     solver_options = {k: dict(v) for k, v in settings.solver_options.items()}
-    if exact and "warm_start" not in solver_options.get(exact, {}):
-        # the exact solver also starts from our heuristic's plan, so an early stop still has a good incumbent
-        solver_options.setdefault(exact, {})["warm_start"] = list(
-            dict.fromkeys([WARM_START_DEFAULT, heuristic])
-        )
+    for name in exacts:
+        if "warm_start" not in solver_options.get(name, {}):
+            # the exact solver also starts from our heuristic's plan, so an early stop still has a good incumbent
+            solver_options.setdefault(name, {})["warm_start"] = list(
+                dict.fromkeys([WARM_START_DEFAULT, heuristic])
+            )
     jobs = compare_jobs(
         scenario,
         list(range(first_seed, first_seed + seeds)),

@@ -1,8 +1,16 @@
 """The demo: one default instance, every solver, the comparison table, a frontier and a Gantt chart.
 
-Sized to finish in about a minute on two cores: the exact solver gets
-``time_limit_s`` on the instance and ``frontier_time_limit_s`` per frontier
-point, and the frontier's solves run in ``n_jobs`` worker processes.
+Sized to finish in about a minute on two cores: each exact solver gets
+``time_limit_s`` on the instance (``cg`` first: it stops when its LP
+converges) and ``frontier_time_limit_s`` per frontier point, and the
+frontier's solves run in ``n_jobs`` worker processes.
+
+The heuristics run first; each exact solver then starts from the best
+evaluated plan so far (option ``warm_start`` given that ``Solution``), so an
+exact row is never below a heuristic row of the same run: when the exact
+search finds nothing better it reports that plan (its ``options`` column says
+whose). The gap reference combines every exact solver's bound with the best
+incumbent of any row (``experiments.gap.best_known``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from offload_opt._cliutil import atomic_target, write_atomic
-from offload_opt.experiments.gap import add_gap_columns
+from offload_opt.experiments.gap import add_gap_columns, best_known, relative_gap_to
 from offload_opt.experiments.runner import Job, SweepSettings, solve_job
 from offload_opt.generator import generate
 from offload_opt.instance import Instance
@@ -26,8 +34,9 @@ from offload_opt.solvers.base import Result
 
 DEMO_SCENARIO = "default"
 DEMO_SEED = 0
-WARM_START = ("greedy", "local-search")  # the exact solve starts from the better of these plans
-REFERENCE_EXACT = "mip"  # gap reference and frontier (its constrained variants); other exact ones are rows
+WARM_START = ("greedy", "local-search")  # without a heuristic plan, the exact solve starts from these
+REFERENCE_EXACT = "mip"  # the frontier's capped sweep; every exact solver bounds the gap reference
+EXACT_ORDER = ("cg", "mip")  # cg first: its incumbent seeds the mip
 
 
 @dataclass
@@ -63,9 +72,13 @@ def comparison_table(
             "reward": df["objective"],
             "gap_%": 100 * df["gap"].astype(float),
             "norm_gap_%": 100 * df["gap_norm"].astype(float),
-            "gap_vs": [f"{k} ({b})" if b else k for k, b in zip(df["gap_vs"], df.get("reference_by", ""), strict=False)]
+            "gap_vs": [
+                f"{k} ({b})" if b else k
+                for k, b in zip(df["gap_vs"], df.get("reference_by", ""), strict=False)
+            ]
             if "reference_by" in df.columns
             else df["gap_vs"],
+            "bound": df["bound"],
             "mean_latency_s": df["mean_latency_s"],
             "mean_accuracy": df["mean_quality"],
             "runtime_s": df["runtime_s"],
@@ -74,6 +87,29 @@ def comparison_table(
     return out.sort_values("reward", ascending=False, na_position="last", kind="stable").reset_index(
         drop=True
     )
+
+
+def best_lines(rows: pd.DataFrame, exacts: list[str]) -> list[str]:
+    """The best bound and incumbent of the run with their solvers, and a warning for every exact row
+    below a heuristic row (never expected: each exact solver starts from the best plan so far)."""
+    known = best_known(rows, exacts)
+    out = []
+    for k in known.values():
+        gap = relative_gap_to(k["incumbent"], k["bound"], k["sense"])
+        out.append(
+            f"best bound {k['bound']:.6g} ({k['bound_by'] or '-'}), best incumbent {k['incumbent']:.6g} "
+            f"({k['incumbent_by'] or '-'}), gap {100 * gap:.3g}%"
+            + (f"; proven optimal ({k['proven_by']})" if k["proven_by"] else "")
+        )
+    ok = rows[rows["objective"].notna() & (rows["status"] != "error")]
+    heur = ok[~ok["solver"].isin(exacts)]
+    top = float(heur["objective"].max()) if len(heur) else math.nan
+    for _, r in ok[ok["solver"].isin(exacts)].iterrows():
+        if math.isfinite(top) and float(r["objective"]) < top - 1e-9 * max(1.0, abs(top)):
+            out.append(
+                f"warning: exact row {r['solver']} ({r['objective']:.6g}) is below a heuristic row ({top:.6g})"
+            )
+    return out
 
 
 DEMO_SETTINGS = SweepSettings(time_limit_s=8.0, n_jobs=2)  # the frontier's: 8 s per exact point, 2 workers
@@ -120,10 +156,14 @@ def run_demo(
     )
 
     registered = {n: s for n, s in solvers().items() if s.supports(inst)}  # e.g. no cpsat on a network
-    exacts = [n for n, s in registered.items() if s.exact]
+    exacts = sorted(
+        (n for n, s in registered.items() if s.exact),
+        key=lambda n: EXACT_ORDER.index(n) if n in EXACT_ORDER else len(EXACT_ORDER),
+    )
     exact = REFERENCE_EXACT if REFERENCE_EXACT in exacts else next(iter(exacts), None)
     order = [n for n, s in registered.items() if not s.exact] + exacts
     rows, results = [], {}
+    best_so_far: Result | None = None
     for name in order:
         limit = time_limit_s if name in exacts else None
         if not quiet:
@@ -133,13 +173,20 @@ def run_demo(
                 flush=True,
             )
         opts = dict((solver_options or {}).get(name, {}))
-        if name in exacts and "warm_start" not in opts:  # start from the best heuristics' plans
-            opts["warm_start"] = [n for n in WARM_START if n in registered]
+        if name in exacts and "warm_start" not in opts:  # start from the best plan so far
+            if best_so_far is not None and best_so_far.solution is not None:
+                opts["warm_start"] = best_so_far.solution
+            else:
+                opts["warm_start"] = [n for n in WARM_START if n in registered]
         row, result = solve_job(Job(inst, name, limit, 0, opts, str(files["instance"])))
         rows.append(row)
         if result is not None:
             results[name] = result
-    table = comparison_table(pd.DataFrame(rows), exacts, {inst.digest(): inst.objective.accuracy_weight})
+            usable = result.feasible and result.objective is not None and result.solution is not None
+            if usable and (best_so_far is None or _objective(result) > _objective(best_so_far)):
+                best_so_far = result
+    frame = pd.DataFrame(rows)
+    table = comparison_table(frame, exacts, {inst.digest(): inst.objective.accuracy_weight})
     files["solvers"] = out / "solvers.csv"
     with atomic_target(files["solvers"]) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
@@ -152,6 +199,8 @@ def run_demo(
             f"gap_% = (reference - reward) / |reference| where the reference is clearly positive; "
             f"norm_gap_% = (reference - reward) / (accuracy_weight x tasks)"
         )
+        for line in best_lines(frame, exacts):
+            echo(line)
 
     feasible = [r for r in results.values() if r.feasible and r.objective is not None]
     best = max(feasible, key=_objective) if feasible else None
@@ -170,7 +219,10 @@ def run_demo(
         files["frontier_csv"] = out / "frontier.csv"
         frontier_settings = SweepSettings.of(
             settings,
-            solver_options={**solver_options, exact: {"threads": 1, **solver_options.get(exact, {})}},
+            solver_options={
+                **solver_options,
+                **{e: {"threads": 1, **solver_options.get(e, {})} for e in exacts},
+            },
             resume=False,
         )
         points = run_frontier(
@@ -178,7 +230,7 @@ def run_demo(
             files["frontier_csv"],
             frontier_settings,
             instance_path=str(files["instance"]),
-            exact=exact,
+            exact=exacts,  # mip's capped sweep, cg's weighted bounds
             points=frontier_points,
         )
         files["frontier"] = out / "frontier.png"

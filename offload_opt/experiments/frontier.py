@@ -1,8 +1,16 @@
 """The latency / accuracy trade-off: the exact Pareto front, heuristic fronts and baselines.
 
-- Exact front: the exact solver's two extremes (least mean latency; best mean
-  accuracy), then a sweep of ``max_mean_latency`` caps between their
-  latencies (see ``sweep_range``), each solve giving the best accuracy within the cap.
+- Exact front: each exact solver that takes a latency cap (``mip``) gives the two
+  extremes (least mean latency; best mean accuracy), then a sweep of
+  ``max_mean_latency`` caps between their latencies (see ``sweep_range``), each
+  solve giving the best accuracy within the cap. A reward-only exact solver
+  (``cg``) solves the heuristics' re-weighted objectives (weights > 0; role
+  ``exact-weight``): its bound B at weight w is the line
+  ``Q <= B / (n * accuracy_weight) + (w / accuracy_weight) * L`` that bounds
+  every solution (mean latency L, mean accuracy Q).
+- The front is drawn from proven points only, and as a band from the best point
+  of any series to the least proven bound (``plot.frontier.FrontBounds``) where
+  not proven; ``front_violations`` lists every point beyond that bound (a bug).
 - Heuristic fronts: each heuristic solves re-weighted objectives (a sweep of
   ``latency_weight_per_s``; the accuracy weight is kept).
 - Baselines: one point each, on the instance as given.
@@ -27,12 +35,25 @@ from offload_opt.experiments.runner import Job, SweepSettings, check_output, run
 from offload_opt.instance import Instance
 
 TAG_COLUMNS = ["role", "latency_cap_s", "latency_weight_per_s"]
-DERIVED_COLUMNS = ["series", "point_latency_s", "point_accuracy", "proven", "on_front"]
+DERIVED_COLUMNS = [
+    "series",
+    "point_latency_s",
+    "point_accuracy",
+    "proven",
+    "on_front",
+    "accuracy_bound",
+    "latency_bound",
+    "line_intercept",
+    "line_slope",
+]
 DEFAULT_HEURISTICS = ("greedy", "local-search")
 DEFAULT_BASELINES = ("local-only", "nearest-edge", "best-single-mode")
 NO_LATENCY_CAP_S = 1e6  # "no cap": far above any mean latency
 CAP_SLACK = 1e-6  # caps sit this fraction above a measured latency, so the MIP's tolerances cannot cut it off
 ACCURACY_TOL = 1e-5  # accuracy difference treated as equal when checking the front
+# relative: a solver's bound on the latency sum may exceed the optimum by its numerical tolerance
+# (seen: a proven least mean latency of 4.62286875 s under a bound of 4.62286877 s per task)
+LATENCY_TOL = 1e-6
 
 
 def latency_weights(points: int, lo: float = 1e-3, hi: float = 5.0) -> list[float]:
@@ -75,9 +96,24 @@ def pareto_mask(latency: Sequence[float], accuracy: Sequence[float]) -> np.ndarr
     return out
 
 
+def takes_caps(solver: str) -> bool:
+    """Whether an exact solver solves the capped variants (option ``max_mean_latency``) or only the reward."""
+    from dataclasses import fields
+
+    from offload_opt.solvers import get_solver
+
+    return "max_mean_latency" in {f.name for f in fields(get_solver(solver).options)}
+
+
+def _exacts(exact: str | Sequence[str] | None) -> list[str]:
+    if exact is None:
+        return []
+    return [exact] if isinstance(exact, str) else list(dict.fromkeys(exact))
+
+
 def frontier_jobs(
     instance: Instance,
-    exact: str | None,
+    exact: str | Sequence[str] | None,
     heuristics: Sequence[str],
     baselines: Sequence[str],
     points: int,
@@ -86,16 +122,21 @@ def frontier_jobs(
     settings: SweepSettings | None = None,
     caps: Sequence[float] = (),
 ) -> list[Job]:
-    """Jobs of the study; without ``caps`` only those that do not need the exact extremes."""
+    """Jobs of the study; without ``caps`` only those that do not need the exact extremes.
+
+    ``exact``: one or several exact solvers; those that take caps run the extremes and ``caps``, the
+    others (reward only) the latency weights > 0 of the heuristic sweep."""
     st = settings or SweepSettings()
     time_limit_s, heuristic_time_limit_s, seed = st.time_limit_s, st.heuristic_time_limit_s, st.seed
-    opts = st.options_for(exact) if exact else {}
 
     def tags(role: str, cap: float | None = None, weight: float | None = None) -> dict[str, Any]:
         return {"role": role, "latency_cap_s": cap, "latency_weight_per_s": weight}
 
     jobs: list[Job] = []
-    if exact:
+    capped = [e for e in _exacts(exact) if takes_caps(e)]
+    weighted = [e for e in _exacts(exact) if not takes_caps(e)]
+    for exact in capped:
+        opts = st.options_for(exact)
         jobs.append(
             Job(
                 instance,
@@ -118,6 +159,21 @@ def frontier_jobs(
                 tags("exact-max-accuracy"),
             )
         )
+    for name in weighted:
+        for w in latency_weights(points):
+            if w > 0:  # a reward-only solver needs a latency weight (a finite horizon)
+                jobs.append(
+                    Job(
+                        instance,
+                        name,
+                        time_limit_s,
+                        seed,
+                        st.options_for(name),
+                        instance_path,
+                        tags("exact-weight", weight=w),
+                        objective_changes={"latency_weight_per_s": w},
+                    )
+                )
     for name in baselines:
         jobs.append(
             Job(
@@ -144,7 +200,8 @@ def frontier_jobs(
                     objective_changes={"latency_weight_per_s": w},
                 )
             )
-    if exact:
+    for exact in capped:
+        opts = st.options_for(exact)
         for cap in caps:
             jobs.append(
                 Job(
@@ -160,8 +217,13 @@ def frontier_jobs(
     return jobs
 
 
-def add_front_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """``series``, ``point_latency_s``, ``point_accuracy``, ``proven`` and ``on_front`` of every row."""
+def add_front_columns(df: pd.DataFrame, accuracy_weight: float | None = None) -> pd.DataFrame:
+    """``series``, ``point_latency_s``, ``point_accuracy``, ``proven`` and ``on_front`` of every row, and
+    what the exact rows prove (``plot.frontier.FrontBounds`` reads them): ``accuracy_bound`` of a capped
+    row (its bound on ``accuracy_weight * sum q`` over ``accuracy_weight * n``, else its accuracy
+    when proven), ``latency_bound`` of the least-latency row (its bound on the latency sum over n, else
+    its latency when proven), ``line_intercept`` / ``line_slope`` of a reward-only row (module
+    docstring). Without ``accuracy_weight`` (the instance's) only proven values count."""
     out = df.drop(columns=[c for c in DERIVED_COLUMNS if c in df.columns]).copy()
     lat_col = "eval_mean_latency_s" if "eval_mean_latency_s" in out else "mean_latency_s"
     acc_col = "eval_mean_quality" if "eval_mean_quality" in out else "mean_quality"
@@ -181,39 +243,59 @@ def add_front_columns(df: pd.DataFrame) -> pd.DataFrame:
         mask = pareto_mask(part["point_latency_s"], part["point_accuracy"])
         on_front[part.index.to_numpy()] = mask
     out["on_front"] = on_front
+    nan = math.nan
+    acc_b, lat_b, icpt, slope = [], [], [], []
+    w_acc = accuracy_weight if accuracy_weight is not None and accuracy_weight > 0 else nan
+    tb_col = out["target_bound"] if "target_bound" in out else pd.Series(nan, index=out.index)
+    for (_, r), tb in zip(out.iterrows(), tb_col, strict=True):
+        n = float(r["n_tasks"]) if _fin(r.get("n_tasks")) and float(r["n_tasks"]) > 0 else nan
+        proven = bool(r["proven"])
+        a = b = i = sl = nan
+        if r["series"] == "exact" and r["role"] in ("exact-cap", "exact-max-accuracy"):
+            a = float(tb) / (w_acc * n) if _fin(tb) else (float(r["point_accuracy"]) if proven else nan)
+        elif r["series"] == "exact" and r["role"] == "exact-min-latency":
+            b = float(tb) / n if _fin(tb) else (float(r["point_latency_s"]) if proven else nan)
+        elif r["series"] == "exact" and r["role"] == "exact-weight" and _fin(r["bound"]):
+            i = float(r["bound"]) / (n * w_acc)
+            sl = float(r["latency_weight_per_s"]) / w_acc
+        acc_b.append(a)
+        lat_b.append(b)
+        icpt.append(i)
+        slope.append(sl)
+    out["accuracy_bound"], out["latency_bound"] = acc_b, lat_b
+    out["line_intercept"], out["line_slope"] = icpt, slope
     return out
 
 
-def front_violations(df: pd.DataFrame, tol: float = ACCURACY_TOL) -> list[str]:
-    """Heuristic or baseline points beyond what the exact solver proved; empty when consistent.
+def _fin(x: Any) -> bool:
+    return isinstance(x, int | float | np.number) and not isinstance(x, bool) and math.isfinite(float(x))
 
-    A proven exact solve with cap ``c`` and accuracy ``Q`` says: no solution
-    with mean latency <= c has accuracy > Q. The proven least mean latency
-    says no solution is faster. Only proven (optimal) exact rows count.
+
+def front_violations(
+    df: pd.DataFrame, tol: float = ACCURACY_TOL, accuracy_weight: float | None = None
+) -> list[str]:
+    """Points of any series (exact incumbents included) beyond what the exact solvers proved; empty when consistent.
+
+    ``plot.frontier.FrontBounds``: a capped solve with cap ``c`` bounds the accuracy of every solution
+    with mean latency <= c (by its bound, or its accuracy when proven); a reward-only solve bounds every
+    solution by a line; the least-latency solve bounds the latency from below. A point beyond any of
+    them means a bound (or the evaluator) is wrong.
     """
-    pts = df if "series" in df else add_front_columns(df)
-    exact = pts[(pts["series"] == "exact") & pts["proven"].astype(bool) & pts["point_latency_s"].notna()]
-    others = pts[(pts["series"] != "exact") & pts["point_latency_s"].notna()]
+    from offload_opt.plot.frontier import FrontBounds
+
+    pts = df if "accuracy_bound" in df else add_front_columns(df, accuracy_weight)
+    bounds = FrontBounds.of(pts)
+    others = pts[pts["point_latency_s"].notna() & pts["point_accuracy"].notna()]
     out = []
-    for _, r in exact.iterrows():
-        if r["role"] == "exact-min-latency":
-            faster = others[others["point_latency_s"] < r["point_latency_s"] * (1 - 1e-9) - 1e-9]
-            out += [
-                f"{o['solver']} (weight {o['latency_weight_per_s']}): mean latency {o['point_latency_s']:.6g} s "
-                f"< proven least {r['point_latency_s']:.6g} s"
-                for _, o in faster.iterrows()
-            ]
-            continue
-        cap = r["latency_cap_s"] if r["role"] == "exact-cap" else NO_LATENCY_CAP_S
-        better = others[
-            (others["point_latency_s"] <= cap * (1 - 1e-9))
-            & (others["point_accuracy"] > r["point_accuracy"] + tol)
-        ]
-        out += [
-            f"{o['solver']} (weight {o['latency_weight_per_s']}): accuracy {o['point_accuracy']:.6g} at "
-            f"{o['point_latency_s']:.6g} s > proven best {r['point_accuracy']:.6g} within {cap:.6g} s"
-            for _, o in better.iterrows()
-        ]
+    for _, o in others.iterrows():
+        lat, acc = float(o["point_latency_s"]), float(o["point_accuracy"])
+        who = f"{o['solver']} ({o['role']}, weight {o['latency_weight_per_s']})"
+        least = bounds.least_latency_s
+        if math.isfinite(least) and lat < least - LATENCY_TOL * max(1.0, least):
+            out.append(f"{who}: mean latency {lat:.6g} s < proven least {least:.6g} s")
+        up = bounds.accuracy_upper(lat)
+        if acc > up + tol:
+            out.append(f"{who}: accuracy {acc:.6g} at {lat:.6g} s > proven bound {up:.6g}")
     return out
 
 
@@ -250,7 +332,7 @@ def run_frontier(
     settings: SweepSettings | None = None,
     *,
     instance_path: str = "",
-    exact: str | None = "mip",
+    exact: str | Sequence[str] | None = "mip",
     heuristics: Sequence[str] | None = None,
     baselines: Sequence[str] | None = None,
     points: int = 15,
@@ -270,8 +352,10 @@ def run_frontier(
     if not isinstance(points, int) or points < 2:
         raise ValueError(f"--points: must be an integer >= 2, got {points!r}")
     registered = solvers()
-    if exact is not None:
-        get_solver(exact)
+    exacts = _exacts(exact)
+    for name in exacts:
+        get_solver(name)
+    has_caps = any(takes_caps(e) for e in exacts)
     heuristics = _resolve(heuristics, DEFAULT_HEURISTICS, registered)
     baselines = _resolve(baselines, DEFAULT_BASELINES, registered)
     common: dict[str, Any] = {"instance_path": instance_path, "settings": settings}
@@ -281,7 +365,7 @@ def run_frontier(
         "tag_columns": TAG_COLUMNS,
         "eval_columns": True,
         "derived_columns": DERIVED_COLUMNS,
-        "finalize": add_front_columns,
+        "finalize": lambda d: add_front_columns(d, instance.objective.accuracy_weight),
     }
     first = frontier_jobs(instance, exact, heuristics, baselines, points, **common)
     if output is None:
@@ -290,7 +374,7 @@ def run_frontier(
         with exclusive_lock(check_output(output), "sweep"):
             phase1 = {**sweep, "settings": settings}
             df = run_sweep(first, output, desc="frontier (extremes, heuristics)", **phase1)
-            if exact is None:
+            if not has_caps:
                 return df
             caps = latency_caps(*sweep_range(df), points)
             if not caps:
@@ -301,7 +385,7 @@ def run_frontier(
             return run_sweep(
                 jobs, output, redo=redo, desc="frontier (exact sweep)", announce_skips=False, **sweep
             )
-    if exact is None:
+    if not has_caps:
         return df
     caps = latency_caps(*sweep_range(df), points)
     if not caps:
@@ -309,4 +393,4 @@ def run_frontier(
     jobs = frontier_jobs(instance, exact, heuristics, baselines, points, caps=caps, **common)
     rest = run_sweep(jobs[len(first) :], None, desc="frontier (exact sweep)", **{**sweep, "finalize": None})
     both = pd.concat([df.drop(columns=DERIVED_COLUMNS), rest], ignore_index=True)
-    return add_front_columns(both)
+    return add_front_columns(both, instance.objective.accuracy_weight)

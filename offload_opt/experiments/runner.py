@@ -32,6 +32,7 @@ from offload_opt._cliutil import atomic_target, exclusive_lock
 from offload_opt.costs import build_costs
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.instance import Instance
+from offload_opt.solution import Solution
 from offload_opt.solvers.base import Result, parse_options, solve
 
 KEY_COLUMNS = [
@@ -57,7 +58,10 @@ RESULT_COLUMNS = [
     "mean_quality",
     "mean_reward",
     "makespan_s",
+    "target_bound",  # an exact solver's bound on a side-constrained target (the mip's info["target_bound"])
 ]
+# result columns added after tables were first written: a table without them still resumes (empty cells)
+ADDED_COLUMNS = ("target_bound",)
 # The solution judged again on the original instance's objective and (with ``evaluate_actual``) actual values.
 EVAL_COLUMNS = [
     "eval_feasible",
@@ -197,6 +201,14 @@ def _mean_reward(ev: Evaluation | None) -> float | None:
     return ev.total_reward / len(ev.tasks) if ev is not None and ev.tasks else None
 
 
+def _option_text(value: Any) -> str:
+    """How an option that is not JSON shows in the ``options`` column: a given warm-start ``Solution``
+    by the solver that made it (the demo seeds its exact solvers with the best plan so far)."""
+    if isinstance(value, Solution):
+        return f"<solution of {value.solver or 'an unnamed solver'}>"
+    return str(value)
+
+
 def job_row(job: Job) -> dict[str, Any]:
     """The identity columns of ``job``'s row (key, instance, solver, parameters, tags)."""
     return {
@@ -207,7 +219,7 @@ def job_row(job: Job) -> dict[str, Any]:
         "solver": job.solver,
         "time_limit_s": job.time_limit_s,
         "seed": job.seed,
-        "options": json.dumps(job.options, sort_keys=True),
+        "options": json.dumps(job.options, sort_keys=True, default=_option_text),
         **job.tags,
     }
 
@@ -270,6 +282,7 @@ def solve_job(job: Job) -> tuple[dict[str, Any], Result | None]:
                 "mean_quality": _num(ev.mean_quality) if ev is not None and ev.feasible else None,
                 "mean_reward": _num(_mean_reward(ev)) if ev is not None and ev.feasible else None,
                 "makespan_s": _num(ev.makespan_s) if ev is not None and ev.feasible else None,
+                "target_bound": _num(result.info.get("target_bound")) if result.info else None,
                 "runtime_s": result.runtime_s,
                 "build_time_s": result.build_time_s,
                 "message": " | ".join(messages) or None,
@@ -335,7 +348,14 @@ STATUSES = ("ok", "warning", "error")
 # columns that must read back as numbers (or be empty) and as booleans (or be empty) for a row to count
 NUMERIC_COLUMNS = frozenset(
     ["time_limit_s", "seed", "objective", "bound", "bound_gap", "n_tasks", "mean_latency_s", "mean_quality"]
-    + ["mean_reward", "makespan_s", "eval_objective", "eval_mean_latency_s", "eval_mean_quality"]
+    + [
+        "mean_reward",
+        "makespan_s",
+        "target_bound",
+        "eval_objective",
+        "eval_mean_latency_s",
+        "eval_mean_quality",
+    ]
     + ["eval_mean_reward", "runtime_s", "build_time_s"]
 )
 BOOL_COLUMNS = frozenset(["feasible", "eval_feasible"])
@@ -460,6 +480,9 @@ def _load_done(
             if df.empty and not len(df.columns):
                 continue
             df = df.drop(columns=[c for c in derived if c in df.columns])
+            for c in ADDED_COLUMNS:  # a table written before the column existed: unknown there
+                if c in columns and c not in df.columns:
+                    df[c] = math.nan
             if set(df.columns) != set(columns):
                 extra = sorted(set(df.columns) - set(columns))
                 missing = sorted(set(columns) - set(df.columns))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,47 +15,109 @@ from offload_opt.plot._common import new_axes, save
 
 BASELINE_MARKERS = ("s", "D", "^", "v", "P", "X", "*")
 EXACT_CAP_ROLES = {"exact-cap": None, "exact-max-accuracy": math.inf}  # role -> cap (None: its own column)
+EXACT_MIN_LATENCY = "exact-min-latency"
+EXACT_WEIGHT = "exact-weight"  # a reward-only exact solver (cg) at one latency weight
+
+
+@dataclass
+class FrontBounds:
+    """What the exact solves proved about every solution (mean latency L s, mean accuracy Q).
+
+    ``caps``: (c, b): no solution with L <= c has Q > b (a capped solve's bound, or its proven
+    accuracy); ``lines``: (a, s): Q <= a + s * L for every solution (a reward-only solve at latency
+    weight w with bound B on the summed reward ``accuracy_weight * sum q - w * sum latency``:
+    a = B / (n * accuracy_weight), s = w / accuracy_weight); ``least_latency_s``: no solution has a
+    smaller L (NaN: unknown). Columns read: those ``experiments.frontier.add_front_columns`` derives.
+    """
+
+    caps: list[tuple[float, float]]
+    lines: list[tuple[float, float]]
+    least_latency_s: float
+
+    @classmethod
+    def of(cls, points: pd.DataFrame) -> FrontBounds:
+        caps: list[tuple[float, float]] = []
+        lines: list[tuple[float, float]] = []
+        least = math.nan
+        if "role" not in points:
+            return cls(caps, lines, least)
+
+        def proven_or(r: pd.Series, bound_col: str, point_col: str) -> float:
+            """The row's bound where derived, else its own value where proven, else NaN."""
+            if bound_col in r and _fin(r[bound_col]):
+                return float(r[bound_col])
+            return float(r[point_col]) if bool(r["proven"]) and _fin(r[point_col]) else math.nan
+
+        for _, r in points[points["series"] == "exact"].iterrows():
+            if r["role"] in EXACT_CAP_ROLES:
+                b = proven_or(r, "accuracy_bound", "point_accuracy")
+                cap = EXACT_CAP_ROLES[r["role"]]
+                if math.isfinite(b):
+                    caps.append((float(r["latency_cap_s"]) if cap is None else cap, b))
+            elif r["role"] == EXACT_WEIGHT and "line_intercept" in r:
+                if _fin(r["line_intercept"]) and _fin(r["line_slope"]):
+                    lines.append((float(r["line_intercept"]), float(r["line_slope"])))
+            elif r["role"] == EXACT_MIN_LATENCY:
+                b = proven_or(r, "latency_bound", "point_latency_s")
+                if math.isfinite(b):
+                    least = b if math.isnan(least) else max(least, b)
+        return cls(caps, lines, least)
+        for _, r in points[points["series"] == "exact"].iterrows():
+            if r["role"] in EXACT_CAP_ROLES and _fin(r["accuracy_bound"]):
+                cap = EXACT_CAP_ROLES[r["role"]]
+                caps.append((float(r["latency_cap_s"]) if cap is None else cap, float(r["accuracy_bound"])))
+            elif r["role"] == EXACT_WEIGHT and _fin(r["line_intercept"]) and _fin(r["line_slope"]):
+                lines.append((float(r["line_intercept"]), float(r["line_slope"])))
+            elif r["role"] == EXACT_MIN_LATENCY and _fin(r["latency_bound"]):
+                least = (
+                    float(r["latency_bound"]) if math.isnan(least) else max(least, float(r["latency_bound"]))
+                )
+        return cls(caps, lines, least)
+
+    def __bool__(self) -> bool:
+        return bool(self.caps or self.lines)
+
+    def accuracy_upper(self, latency_s: float) -> float:
+        """The least proven upper bound on the mean accuracy of any solution with mean latency <= ``latency_s``
+        (inf: none proven)."""
+        up = min((b for c, b in self.caps if latency_s <= c), default=math.inf)
+        return min(up, *(a + sl * latency_s for a, sl in self.lines)) if self.lines else up
+
+
+def _fin(x: object) -> bool:
+    return isinstance(x, int | float | np.number) and math.isfinite(float(x))
 
 
 def proven_band(
-    points: pd.DataFrame, end_s: float | None = None
+    points: pd.DataFrame, end_s: float | None = None, samples: int = 200
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(latency, lower, upper) of the band that must hold the true front, from the proven exact points.
+    """(latency, lower, upper) of the band that must hold the true front, from what the exact solves proved.
 
-    Lower: the best accuracy any point (of any series) reaches at or below each latency.
-    Upper: a proven solve with cap ``c`` and accuracy ``Q`` bounds every solution with mean
-    latency <= c by ``Q``. Steps are "post" (the value holds up to the next latency); the
-    band runs from the fastest point to ``end_s`` (default: the slowest point).
-    None when no cap-constrained point is proven (or the table has no ``role`` column).
+    Lower: the best accuracy any point (of any series) reaches at or below each latency (the best
+    incumbent). Upper: ``FrontBounds.accuracy_upper`` (proven caps, the bounds of capped solves that
+    stopped early, and reward-only solves' lines); never below the lower edge. Sampled at every
+    point's and cap's latency (and just after it: the edges jump there) and on a grid of
+    ``samples`` latencies between the fastest point and ``end_s`` (default: the slowest point);
+    drawn with straight segments between samples. None when nothing bounds the front.
     """
-    if "role" not in points or "latency_cap_s" not in points:
-        return None
-    ok = (points["series"] == "exact") & points["proven"].astype(bool) & points["point_latency_s"].notna()
-    ex = points[ok]
-    caps = []
-    for _, r in ex.iterrows():
-        if r["role"] in EXACT_CAP_ROLES:
-            cap = EXACT_CAP_ROLES[r["role"]]
-            caps.append((float(r["latency_cap_s"]) if cap is None else cap, float(r["point_accuracy"])))
-    if not caps:
+    bounds = FrontBounds.of(points)
+    if not bounds:
         return None
     feasible = points[points["point_latency_s"].notna() & points["point_accuracy"].notna()]
+    if feasible.empty:
+        return None
     achieved = list(
         zip(feasible["point_latency_s"].astype(float), feasible["point_accuracy"].astype(float), strict=True)
     )
     start = min(lat for lat, _ in achieved)
     end = max(float(points["point_latency_s"].max()), start) if end_s is None else end_s
-    xs = sorted(
-        {
-            start,
-            end,
-            *(x for x in [*(lat for lat, _ in achieved), *(c for c, _ in caps)] if start <= x <= end),
-        }
-    )
+    jumps = [x for x in [*(lat for lat, _ in achieved), *(c for c, _ in bounds.caps)] if start <= x <= end]
+    xs = sorted({start, end, *np.linspace(start, end, samples), *jumps, *(x * (1 + 1e-9) for x in jumps)})
+    xs = [x for x in xs if x <= end]
     lower, upper = [], []
     for x in xs:
         lo = max((q for lat, q in achieved if lat <= x * (1 + 1e-12)), default=math.nan)
-        up = min((q for c, q in caps if c > x * (1 + 1e-12)), default=math.nan)
+        up = bounds.accuracy_upper(x)
         lower.append(lo)
         upper.append(max(up, lo) if math.isfinite(up) else math.nan)
     return np.asarray(xs), np.asarray(lower), np.asarray(upper)
@@ -66,9 +129,10 @@ def plot_frontier(
     """Draw the points of ``run_frontier`` (columns series, solver, point_latency_s, point_accuracy,
     proven, on_front); dominated points are left out.
 
-    Series, by label: ``exact (<solver>)`` a step line through the exact front
-    (hollow markers ``exact, not proven`` where the solver stopped early), with a
-    shaded band up to the proven bound (``proven_band``) where the true front lies,
+    Series, by label: ``exact (<solvers>), proven`` a step line through the proven exact
+    points only (hollow markers ``exact incumbent, not proven`` where a solver stopped early),
+    with a shaded band from the best incumbent up to the proven bound (``proven_band``) where
+    the true front lies,
     ``<heuristic> (weight sweep)`` a dashed line, and each baseline a marker
     labelled with its name. ``log_latency`` (None: when the drawn latencies span
     more than a factor of 10) puts latency on a log scale.
@@ -76,31 +140,37 @@ def plot_frontier(
     if ax is None:
         ax = new_axes()
     front = points[points["on_front"].astype(bool)].sort_values(["point_latency_s", "point_accuracy"])
-    exact = front[front["series"] == "exact"]
-    if not exact.empty:
-        name = exact["solver"].iloc[0]
-        ax.step(
-            exact["point_latency_s"],
-            exact["point_accuracy"],
-            where="post",
-            color="black",
-            lw=1.5,
-            marker="o",
-            ms=5,
-            label=f"exact ({name})",
-            zorder=4,
+    exact_rows = points[(points["series"] == "exact") & points["point_latency_s"].notna()]
+    if not exact_rows.empty:
+        name = ", ".join(dict.fromkeys(exact_rows["solver"].astype(str)))
+        proven = exact_rows[exact_rows["proven"].astype(bool)].sort_values(
+            ["point_latency_s", "point_accuracy"]
         )
+        # the line: proven points only, each kept when it beats every faster proven point
+        keep = proven["point_accuracy"].astype(float).cummax().diff().fillna(1.0) > 0
+        line = proven[keep.to_numpy()]
+        if not line.empty:
+            ax.step(
+                line["point_latency_s"],
+                line["point_accuracy"],
+                where="post",
+                color="black",
+                lw=1.5,
+                marker="o",
+                ms=5,
+                label=f"exact ({name}), proven",
+                zorder=4,
+            )
         band = proven_band(points, end_s=float(front["point_latency_s"].max()))
         if band is not None and np.isfinite(band[2]).any():
             ax.fill_between(
                 *band,
-                step="post",
                 color="black",
                 alpha=0.12,
                 lw=0,
-                label="the true front lies in this band (proven)",
+                label="the true front lies in this band (best incumbent to proven bound)",
             )
-        unproven = exact[~exact["proven"].astype(bool)]
+        unproven = exact_rows[~exact_rows["proven"].astype(bool) & exact_rows["on_front"].astype(bool)]
         if not unproven.empty:
             ax.scatter(
                 unproven["point_latency_s"],
@@ -109,7 +179,7 @@ def plot_frontier(
                 facecolors="white",
                 edgecolors="red",
                 linewidths=1.2,
-                label="exact, not proven",
+                label="exact incumbent, not proven",
                 zorder=5,
             )
     colour = 0

@@ -391,9 +391,14 @@ class MipOptions:
     time_grid: float | None = 0.5
     floor_passes: int = 2
     content: bool = True
+    # share of the time limit a ``cg`` run gets first (0: none); its incumbent is the warm start and
+    # its bound caps the objective (docs/mip.md, "Hand-over from cg")
+    cg_share: float = 0.0
+    cg_cut: bool = True  # with cg_share: add the cut reward <= cg's bound to the model (False: bound only reported)
 
     def __post_init__(self) -> None:
         _check(self.mip_gap >= 0 and math.isfinite(self.mip_gap), "mip_gap", "a number >= 0", self.mip_gap)
+        _check(0 <= self.cg_share < 1, "cg_share", "in [0, 1)", self.cg_share)
         if isinstance(self.warm_start, tuple):
             for name in self.warm_start:
                 if name not in WARM_START_HEURISTICS:

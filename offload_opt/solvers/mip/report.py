@@ -13,6 +13,11 @@ OPTIONAL_INFO = (
     "target_bound",
     "target_gap",
     "makespan_lower_bound",
+    "cg_bound",
+    "cg_objective",
+    "cg_termination",
+    "cg_time_s",
+    "bound_by",
     "error",
 )
 
@@ -52,6 +57,14 @@ class MipReport:
     target_gap: float | None = None
     # explicit form: the best valid makespan lower bound of solvers/bounds.py (critical path, work / processors)
     makespan_lower_bound: float | None = None
+    # hand-over from cg (option cg_share; docs/mip.md): its bound, its incumbent's evaluated
+    # objective, its termination and wall seconds; ``bound_by``: the method whose bound is reported
+    # ("mip" or "cg"; None when no bound is reported or cg did not run)
+    cg_bound: float | None = None
+    cg_objective: float | None = None
+    cg_termination: str | None = None
+    cg_time_s: float | None = None
+    bound_by: str | None = None
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
 

@@ -1,5 +1,8 @@
 """The ``mip`` solver: one call, phase by phase, all inside the time limit (docs/mip.md, "Solving").
 
+0. with option ``cg_share`` > 0, a ``cg`` run on that share of the time limit (``warm.cg_start``):
+   its incumbent is the warm start and its bound caps the model's objective (a valid cut); the
+   reported bound is the smaller of the two methods' (``MipReport.bound_by``);
 1. warm start (``warm.py``): a heuristic's incumbent; its evaluated objective bounds every task's
    latency;
 2. windows (``windows.py``): valid time windows from the incumbent, tightened by LP-priced reward
@@ -26,6 +29,7 @@ import itertools
 import time
 from collections import defaultdict
 
+import pyomo.environ as pyo
 from pyomo.contrib.appsi.solvers.highs import Highs
 
 from offload_opt.costs import CostTables
@@ -46,8 +50,8 @@ from offload_opt.solvers.mip.model import MipModel, OutOfTime
 from offload_opt.solvers.mip.report import MipReport
 from offload_opt.solvers.mip.separation import content_cuts, find_conflicts, least_completion_sum  # noqa: F401
 from offload_opt.solvers.mip.structure import Structure
-from offload_opt.solvers.mip.targets import make_target, satisfies, target_value
-from offload_opt.solvers.mip.warm import warm_start_budget, warm_start_solution
+from offload_opt.solvers.mip.targets import gap, make_target, satisfies, target_value
+from offload_opt.solvers.mip.warm import cg_start, warm_start_budget, warm_start_solution
 from offload_opt.solvers.mip.windows import build_windows, lp_floors
 from offload_opt.solvers.options import LAZY_MODES, MipOptions  # noqa: F401
 from offload_opt.solvers.output import NUMERIC_GAP, SolverOutput
@@ -64,6 +68,17 @@ HANDOFF_FACTOR = 3.0
 FLOOR_HANDOFF_FACTOR = 5.0  # the floors are optional: planned with the slowest hand-over measured
 MAX_STALL = 3.0  # a build's wall time counts for at most this many times its CPU time
 FLOOR_ROOM = 4.0  # another floor pass only with this many draft-build times left (room for the model)
+# relative slack of the cg bound's cut (HiGHS's feasibility tolerance must not cut the optimum)
+CUT_SLACK = 1e-7
+
+
+def add_bound_cut(model: MipModel, bound: float) -> None:
+    """The valid cut ``reward <= bound`` (``bound``: a valid upper bound on the optimum, e.g. cg's).
+
+    The model's reward of any assignment is at most the evaluator's (its completions are at least
+    the least schedule's), so the optimum's least schedule satisfies the cut: it removes no optimum.
+    """
+    model.m.cg_cut = pyo.Constraint(expr=model.reward_expr() <= bound + CUT_SLACK * max(1.0, abs(bound)))
 
 
 def _build_seconds(started: tuple[float, float]) -> float:
@@ -111,6 +126,24 @@ def solve_mip(
     def out(solution=None, termination="error", claimed=None, bound=None, build_time_s=0.0) -> SolverOutput:
         return SolverOutput(solution, termination, claimed, bound, build_time_s, report.as_info(), report)
 
+    def check(best: Incumbent, termination, bound: float | None, build_time: float) -> SolverOutput:
+        """5. check: the claimed objective from the model with every decision fixed."""
+        assert best.solution is not None
+        out_bound = bound if target.kind in ("reward", "makespan") else None
+        tp = time.perf_counter()
+        claimed: float | None = None
+        try:
+            claimed = polish(st, target, best.solution, options.threads, clock.deadline)[0]
+        except OutOfTime as exc:
+            report.skipped.append(f"check of the claimed objective: {exc}")
+        except RuntimeError as exc:  # never expected: the evaluator accepted this solution
+            report.error = f"the fixed model of the best solution failed: {exc}"
+        report.polish_time_s = time.perf_counter() - tp
+        report.target_value = best.value
+        if termination == "optimal" and bound is not None and best.value is not None:
+            report.target_gap = abs(bound - best.value) / max(abs(best.value), 1e-9)
+        return out(best.solution, termination, claimed, out_bound, build_time)
+
     if options.fix is not None:
         tb = time.perf_counter()
         report.fixed = True
@@ -126,13 +159,35 @@ def solve_mip(
         report.solve_time_s = time.perf_counter() - tb
         return out(solution, "feasible", value, None, time.perf_counter() - clock.t0)
 
-    # 1. warm start
-    budget = (
-        options.warm_start_s if options.warm_start_s is not None else warm_start_budget(costs, time_limit_s)
-    )
-    name, inc_sol, inc_ev = warm_start_solution(
-        costs, options.warm_start, budget, seed, clock.deadline, report.warm_start_objectives
-    )
+    # 0. cg first: its incumbent is the warm start, its bound caps the objective
+    cg_bound: float | None = None
+    cg_ran = False
+    if options.cg_share > 0:
+        cg_limit = None if time_limit_s is None else options.cg_share * time_limit_s
+        cg = cg_start(costs, target, cg_limit, options.warm_start, options.warm_start_s, seed)
+        if cg.skipped is not None:
+            report.skipped.append(cg.skipped)
+        else:
+            cg_ran = True
+            cg_bound = cg.bound
+            report.cg_bound, report.cg_termination, report.cg_time_s = cg.bound, cg.termination, cg.time_s
+            report.cg_objective = None if cg.evaluation is None else cg.evaluation.objective
+            report.warm_start_objectives.update(cg.info.get("warm_start_objectives", {}))
+            report.warm_start_objectives["cg"] = report.cg_objective
+            name, inc_sol, inc_ev = (
+                ("cg", cg.solution, cg.evaluation) if cg.solution is not None else (None,) * 3
+            )
+
+    # 1. warm start (the heuristics ran inside cg when it ran)
+    if not cg_ran:
+        budget = (
+            options.warm_start_s
+            if options.warm_start_s is not None
+            else warm_start_budget(costs, time_limit_s)
+        )
+        name, inc_sol, inc_ev = warm_start_solution(
+            costs, options.warm_start, budget, seed, clock.deadline, report.warm_start_objectives
+        )
     best = Incumbent()
     if inc_sol is not None and inc_ev is not None and satisfies(target, inc_ev):
         report.warm_start = name
@@ -149,14 +204,28 @@ def solve_mip(
     if meets_lower(best.value):
         report.target_value = best.value
         return out(best.solution, "optimal", best.value, lower, time.perf_counter() - clock.t0)
+    allowed_gap = max(options.mip_gap, NUMERIC_GAP)
+
+    def meets_cg() -> bool:
+        return (
+            cg_bound is not None
+            and best.value is not None
+            and gap(target, best.value, cg_bound) <= allowed_gap
+        )
 
     def give_up(phase: str, build_time_s: float, why: str = "the time limit ended") -> SolverOutput:
-        """The time limit ended in (or before) ``phase``: the incumbent (if any) without a bound."""
+        """The time limit ended in (or before) ``phase``: the incumbent (if any), with cg's bound if any."""
         report.skipped.append(f"{phase}: {why}")
         if best.solution is not None:
             report.target_value = best.value
             report.skipped.append("check of the claimed objective: the time limit ended")
-        return out(best.solution, "time_limit", None, None, build_time_s)
+        report.bound_by = "cg" if cg_bound is not None else None
+        termination = "optimal" if meets_cg() else "time_limit"
+        return out(best.solution, termination, None, cg_bound, build_time_s)
+
+    if meets_cg():  # cg's bound already proves its incumbent: no model needed
+        report.bound_by = "cg"
+        return check(best, "optimal", cg_bound, time.perf_counter() - clock.t0)
 
     # 2. windows and LP floors
     tb = time.perf_counter()
@@ -184,6 +253,8 @@ def solve_mip(
                 time_grid=grid,
                 deadline=clock.share(DRAFT_SHARE),
             )
+            if cg_bound is not None and options.cg_cut:
+                add_bound_cut(draft, cg_bound)
         except OutOfTime:
             report.skipped.append("LP floors: no time to build the draft model")
             break
@@ -220,6 +291,8 @@ def solve_mip(
         )
     except OutOfTime:
         return give_up("model build", time.perf_counter() - tb)
+    if cg_bound is not None and options.cg_cut:
+        add_bound_cut(model, cg_bound)
     if lower is not None:
         model.m.makespan.setlb(lower)
     candidates = model.candidate_pairs()
@@ -280,6 +353,15 @@ def solve_mip(
         bound = lower if bound is None else max(bound, lower)
         if meets_lower(best.value):
             termination = "optimal"
+    if cg_bound is not None:
+        # the smaller valid bound of the two methods; it may prove the incumbent the rounds could not
+        report.bound_by = "mip"
+        if bound is None or cg_bound < bound:
+            bound, report.bound_by = cg_bound, "cg"
+        if termination in ("time_limit", "feasible") and meets_cg():
+            termination = "optimal"
+            if report.error is not None and report.error.startswith("mip: evaluated gap"):
+                report.error = None
     out_bound = bound if target.kind in ("reward", "makespan") else None
     if target.kind not in ("reward", "makespan"):
         report.target_bound = (
@@ -287,18 +369,4 @@ def solve_mip(
         )
     if best.solution is None:
         return out(None, termination if termination != "optimal" else "error", None, out_bound, build_time)
-
-    # 5. check: the claimed objective from the model with every decision fixed
-    tp = time.perf_counter()
-    claimed: float | None = None
-    try:
-        claimed = polish(st, target, best.solution, options.threads, clock.deadline)[0]
-    except OutOfTime as exc:
-        report.skipped.append(f"check of the claimed objective: {exc}")
-    except RuntimeError as exc:  # never expected: the evaluator accepted this solution
-        report.error = f"the fixed model of the best solution failed: {exc}"
-    report.polish_time_s = time.perf_counter() - tp
-    report.target_value = best.value
-    if termination == "optimal" and bound is not None and best.value is not None:
-        report.target_gap = abs(bound - best.value) / max(abs(best.value), 1e-9)
-    return out(best.solution, termination, claimed, out_bound, build_time)
+    return check(best, termination, bound, build_time)

@@ -6,8 +6,10 @@ registry, so the MIP does not import the layer above it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from offload_opt.costs import CostTables
@@ -20,7 +22,14 @@ from offload_opt.solvers.heft import solve_cpop, solve_heft
 from offload_opt.solvers.local_search import solve_local_search
 from offload_opt.solvers.mip.model import Target
 from offload_opt.solvers.mip.targets import better
-from offload_opt.solvers.options import AlnsOptions, GreedyOptions, HeftOptions, LocalSearchOptions, NoOptions
+from offload_opt.solvers.options import (
+    AlnsOptions,
+    CgOptions,
+    GreedyOptions,
+    HeftOptions,
+    LocalSearchOptions,
+    NoOptions,
+)
 from offload_opt.solvers.output import SolverOutput
 
 # name -> (solver function, its default options): the heuristics a warm start may name
@@ -83,3 +92,59 @@ def warm_start_budget(costs: CostTables, time_limit_s: float | None) -> float:
     if time_limit_s is not None:
         budget = min(budget, 0.05 * time_limit_s)
     return max(budget, 0.05)
+
+
+@dataclass
+class CgStart:
+    """What a ``cg`` run handed to the MIP (docs/mip.md, "Hand-over from cg").
+
+    ``bound``: cg's valid upper bound on the reward (None: none); ``solution`` / ``evaluation``:
+    its best evaluated incumbent (None: none); ``termination`` and ``info``: cg's own;
+    ``time_s``: wall seconds it took; ``skipped``: why cg did not run (None: it ran).
+    """
+
+    solution: Solution | None = None
+    evaluation: Evaluation | None = None
+    bound: float | None = None
+    termination: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    time_s: float = 0.0
+    skipped: str | None = None
+
+
+def cg_start(
+    costs: CostTables,
+    target: Target,
+    time_limit_s: float | None,
+    warm_start: tuple[str, ...] | Solution | None,
+    warm_start_s: float | None,
+    seed: int,
+) -> CgStart:
+    """Run the ``cg`` solver for ``time_limit_s`` (None: until its LP converges) from the MIP's warm start.
+
+    Only for the instance's own reward objective (cg bounds nothing else): for a side-constrained
+    target, a makespan or a form cg does not support, nothing runs and ``skipped`` says why. The
+    import is local: cg builds on this package's windows and warm start, so a top-level import
+    would be circular.
+    """
+    from offload_opt.solvers.cg.solve import check_supported, solve_cg
+
+    if target.kind != "reward" or target.limit is not None:
+        return CgStart(skipped=f"cg hand-over: cg bounds the reward only, not the {target.kind!r} target")
+    try:
+        check_supported(costs)
+    except ValueError as exc:
+        return CgStart(skipped=f"cg hand-over: {exc}")
+    t0 = time.perf_counter()
+    out = solve_cg(
+        costs,
+        time_limit_s=time_limit_s,
+        seed=seed,
+        options=CgOptions(warm_start=warm_start, warm_start_s=warm_start_s),
+    )
+    took = time.perf_counter() - t0
+    ev = evaluate(costs, out.solution) if out.solution is not None else None
+    if ev is not None and not ev.feasible:  # never expected: cg keeps evaluated, feasible incumbents
+        ev = None
+    bound = out.bound if out.bound is not None and math.isfinite(out.bound) else None
+    return CgStart(out.solution if ev is not None else None, ev, bound, out.termination, dict(out.info), took)
