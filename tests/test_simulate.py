@@ -468,3 +468,22 @@ def test_an_instance_with_a_rate_reuses_its_tasks_as_templates():
     for row in res.rows.itertuples():
         assert by_id[row.task].prompt_tokens == prompts[row.user]
         assert by_id[row.task].release_s == row.arrival_s
+
+
+def test_load_curve_keys_tell_per_op_revision_from_the_old_per_task_meaning():
+    """A period P meant per-task revision before per-op revision existed; its old rows must not resume."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from offload_opt.sim.load_curve import SimJob
+
+    def old_key(job: SimJob) -> str:  # the key as written before per-op revision
+        ident = {"kind": "simulate", **asdict(job)}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    for epoch in ("arrival", "batch:2", "task:2"):  # same meaning as before: same key, rows resume
+        job = SimJob("small", "greedy", 0.5, 60.0, 1, epoch)
+        assert job.key == old_key(job), epoch
+    per_op = SimJob("small", "greedy", 0.5, 60.0, 1, "2.0")
+    assert per_op.key != old_key(per_op)

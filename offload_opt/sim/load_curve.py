@@ -76,7 +76,12 @@ class SimJob:
 
     @property
     def key(self) -> str:
-        ident = {"kind": "simulate", **asdict(self)}
+        ident: dict[str, Any] = {"kind": "simulate", **asdict(self)}
+        rule = EpochRule.parse(self.epoch)
+        if rule.revise and not rule.per_task:
+            # a period P meant per-task revision before per-op revision existed: rows of that meaning
+            # (keyed without this field) must not be resumed as per-op results
+            ident["replan"] = "op"
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
