@@ -233,8 +233,8 @@ def test_cg_after_a_mip_with_another_thread_count_in_one_process():
 # ---------------------------------------------------------------------------------- branch-and-price
 
 BENCH = ROOT / "instances" / "bench"
-# a coarse grid without a coarse pass and a weak warm start leave a root gap, so that the
-# search branches; Lagrangian fixing off and MIP only at leaves, so that it branches deep
+# a coarse grid without a coarse pass or refinement and a weak warm start leave a root gap, so
+# that the search branches; Lagrangian fixing off and MIP only at leaves, so that it branches deep
 BRANCHY = {
     "grid": 0.25,
     "coarse_grid": 0,
@@ -242,6 +242,7 @@ BRANCHY = {
     "mip_gap": 1e-6,
     "fixing": False,
     "node_mip_assignments": 1,
+    "min_grid": 0.25,  # no grid refinement
 }
 
 
@@ -261,7 +262,10 @@ def mip_result(name: str) -> tuple[float, float]:
         ("S/S-08", BRANCHY),
         ("S56/S56-5u-05", BRANCHY),
         ("S56/S56-6u-03", BRANCHY),
-        ("S56/S56-6u-05", {"grid": 0.25, "coarse_grid": 0, "warm_start": "greedy", "mip_gap": 1e-6}),
+        (
+            "S56/S56-6u-05",
+            {"grid": 0.25, "coarse_grid": 0, "warm_start": "greedy", "mip_gap": 1e-6, "min_grid": 0.25},
+        ),
     ],
 )
 def test_branch_and_price_proves_the_mip_optimum(path, options):

@@ -347,11 +347,11 @@ def branch_and_price(
         assert z is not None
         return z + opts.mip_gap * max(abs(z), 1e-9)
 
-    def settle(nspace: ColumnSpace, nbound: float) -> None:
-        """A small node: the MIP over what is left, or (no MIP) it stays open as ``stuck``."""
+    def settle(nspace: ColumnSpace, nbound: float) -> float | None:
+        """A small node: the MIP over what is left. Returns None when that settled the node, else
+        the node's bound (then a leaf stays open as ``stuck``, another node is branched on)."""
         if st is None:
-            tree.stuck.append(nbound)
-            return
+            return nbound
         tree.node_mips += 1
         res = solve_leaf(
             st,
@@ -371,10 +371,11 @@ def branch_and_price(
             offer(res.solution, res.evaluation, f"node MIP (node {tree.processed})")
         if res.termination == "infeasible":
             tree.close(-math.inf)  # nothing in the node is worth the incumbent
-        elif res.bound is not None and (res.termination == "optimal" or res.bound <= close_level()):
+            return None
+        if res.bound is not None and (res.termination == "optimal" or res.bound <= close_level()):
             tree.close(min(nbound, res.bound))
-        else:  # unsettled (time limit): the node keeps the better of the two bounds
-            tree.stuck.append(nbound if res.bound is None else min(nbound, res.bound))
+            return None
+        return nbound if res.bound is None else min(nbound, res.bound)  # unsettled (time limit)
 
     def expand(nspace: ColumnSpace, nbound: float, decisions: list[Decision], run: Run) -> None:
         """Prune a solved node, then settle it (small) or branch (two children)."""
@@ -385,8 +386,13 @@ def branch_and_price(
                 tree.close(-math.inf)
                 return
         if is_leaf(nspace) or assignments(nspace) <= opts.node_mip_assignments:
-            settle(nspace, nbound)
-            return
+            left = settle(nspace, nbound)
+            if left is None:
+                return
+            nbound = left
+            if is_leaf(nspace):
+                tree.stuck.append(nbound)
+                return
         mask = in_space_mask(master.columns, nspace)
         master.restrict(mask)
         decision = choose(nspace, master.columns, master.x * mask)  # the LP's columns still in the node
@@ -536,6 +542,25 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, option
 
     run.generate(opts, deadline, fine_stop, after)
     bound = min(bound, run.bound)
+    grids = [g]
+    # grid refinement: once the LP is solved, what is left of the root gap is mostly the time grid's
+    # (floored periods); halving the grid tightens it, and the run's Lagrangian floors keep the
+    # finer horizon short. Every grid's bound is valid, so the least is kept.
+    while (
+        run.converged
+        and not gap_closed()
+        and best_val is not None
+        and space.grid_s / 2 >= opts.min_grid * (1 - 1e-9)
+        and deadline - time.perf_counter() > 0.1 * (time_limit_s or 0.0)
+    ):
+        lf = lagrangian_floors(run, best_val)
+        floors = lf if floors is None else [max(a, b) for a, b in zip(floors, lf, strict=True)]
+        space = build_space(costs, space.grid_s / 2, best_val, floors)
+        run = new_run(space, opts, best_sol, best_ev)
+        run.generate(opts, deadline, fine_stop, after)
+        bound = min(bound, run.bound)
+        grids.append(space.grid_s)
+    info.update(grid=space.grid_s, grids=grids, horizon_periods=space.horizon)
     if not gap_closed():
         remaining = max(0.0, deadline - time.perf_counter())
         share = max(0.0, integer_budget - integer_spent)
