@@ -553,6 +553,11 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, option
         and space.grid_s / 2 >= opts.min_grid * (1 - 1e-9)
         and deadline - time.perf_counter() > 0.1 * (time_limit_s or 0.0)
     ):
+        # this grid's columns first: the finer master starts from the incumbent's columns only
+        remaining = max(0.0, deadline - time.perf_counter())
+        try_integer(min(0.8 * remaining, max(0.5, min(integer_budget - integer_spent, 0.1 * remaining))))
+        if gap_closed() or best_val is None:
+            break
         lf = lagrangian_floors(run, best_val)
         floors = lf if floors is None else [max(a, b) for a, b in zip(floors, lf, strict=True)]
         space = build_space(costs, space.grid_s / 2, best_val, floors)
