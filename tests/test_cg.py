@@ -61,7 +61,7 @@ def generated(seed: int, **kw) -> CostTables:
 @pytest.mark.parametrize("name", sorted(S_OPTIMA))
 def test_bound_at_least_proven_optimum(name):
     costs = build_costs(Instance.from_json(S_DIR / f"{name}.json"))
-    r = solve(costs, "cg", time_limit=60)
+    r = solve(costs, "cg", time_limit=20)  # the bound is valid wherever the limit stops the search
     opt = S_OPTIMA[name]
     assert r.status == "ok", r.info
     assert "claim_mismatch" not in r.info
