@@ -380,10 +380,12 @@ def branch_and_price(
     def expand(nspace: ColumnSpace, nbound: float, decisions: list[Decision], run: Run) -> None:
         """Prune a solved node, then settle it (small) or branch (two children)."""
         if opts.fixing and run.best_pi is not None and run.values:
-            nspace, dropped = prune(nspace, run.best_pi, run.bound, run.values, close_level())
+            level = close_level()
+            nspace, dropped = prune(nspace, run.best_pi, run.bound, run.values, level)
             tree.pruned += dropped
+            if dropped:
+                tree.close(level)  # what was dropped is worth at most the level: the bound says so
             if any(not s for s in nspace.modes):
-                tree.close(-math.inf)
                 return
         if is_leaf(nspace) or assignments(nspace) <= opts.node_mip_assignments:
             left = settle(nspace, nbound)
