@@ -13,7 +13,13 @@ Flow of one call (docs/cg.md):
    best one so far is a valid bound whenever the time limit stops the loop;
 4. every few iterations and at the end, the master is solved as an integer program; its columns
    are decoded into a ``Solution`` (slots and orders by the columns' periods) and timed by the
-   evaluator; the best evaluated solution is the incumbent.
+   evaluator; the best evaluated solution is the incumbent;
+5. a solved LP that leaves a gap is re-solved on halved grids down to ``min_grid`` (each grid's
+   bound is valid; the least is kept);
+6. branch-and-price (``branch_and_price``): best-bound search over decisions on modes and options
+   (``branch.py``), node masters warm-started from the shared column pool, Lagrangian fixing,
+   small nodes scheduled exactly by the restricted MIP (``leaf.py``); the global bound (largest
+   over open nodes, unsettled nodes and closed levels) is valid wherever the search stops.
 """
 
 from __future__ import annotations
