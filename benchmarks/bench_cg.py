@@ -1,11 +1,13 @@
-"""The column-generation solver on the committed benchmark sets (instances/bench/v1/{S,M,L}).
+"""The column-generation solver on the committed benchmark sets (instances/bench/{S,S56,M,L}).
 
 Run ``python benchmarks/bench_cg.py`` (``--help`` for the knobs). Each instance is solved in a
 fresh worker process, one at a time. Printed: one row per instance (status, termination,
 evaluated objective, valid bound, relative gap, seconds, grid, iterations, columns, where the
 incumbent came from), then a summary per set (proven optimal, median and max gap, median
-seconds) and the command. ``--optima`` compares the bounds with the proven S optima stored in
-tests/test_cg.py (docs/mip.md). Timings on a shared machine are noisy: compare gaps, not seconds.
+seconds) and the command. ``--optima`` compares the bounds with the MIP results stored next to the
+sets (instances/bench/optima.csv; ``--sets v1/S`` reads instances/bench/v1/optima.csv): the proven
+optimum, or the MIP's best objective where it did not prove one. Timings on a shared machine are
+noisy: compare gaps, not seconds.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def _run(path: str, time_limit: float, options: dict[str, Any]) -> dict[str, Any
         "iterations": i.get("iterations"),
         "columns": i.get("columns"),
         "converged": i.get("converged"),
+        "nodes": i.get("nodes"),
         "incumbent": i.get("incumbent_source"),
         "note": i.get("claim_mismatch", ""),
     }
@@ -61,13 +64,29 @@ def _option(text: str) -> tuple[str, Any]:
     return key, {"none": None, "true": True, "false": False}.get(value.lower(), value)
 
 
+def _optima(sets: list[str]) -> dict[tuple[str, str], tuple[bool, float]]:
+    """(set, instance) -> (proven by the MIP, its objective), from each set's optima.csv."""
+    out: dict[tuple[str, str], tuple[bool, float]] = {}
+    for name in sets:
+        prefix, _, base = name.rpartition("/")
+        path = ROOT / "instances" / "bench" / prefix / "optima.csv"
+        if not path.exists():
+            continue
+        table = pd.read_csv(path)
+        for r in table[table.set == base].itertuples():
+            out[(name, str(r.instance))] = (r.termination == "optimal", float(r.objective))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--sets", default="S,M,L", help="comma-separated sets under instances/bench")
+    p.add_argument(
+        "--sets", default="S,S56,M", help="comma-separated sets under instances/bench (v1/S: the legacy sets)"
+    )
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per instance")
     p.add_argument("--limit", type=int, default=None, help="first N instances of each set")
     p.add_argument("--option", action="append", default=[], help="cg option KEY=VALUE (repeatable)")
-    p.add_argument("--optima", action="store_true", help="check S bounds against the proven optima")
+    p.add_argument("--optima", action="store_true", help="compare with the MIP results in optima.csv")
     p.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     args = p.parse_args(argv)
     options = dict(_option(o) for o in args.option)
@@ -88,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
             )
     df = pd.DataFrame(rows)
     if args.optima:
-        from tests.test_cg import S_OPTIMA
-
-        df["optimum"] = df.instance.map(S_OPTIMA)
-        df["bound-opt %"] = 100 * (df.bound - df.optimum) / df.optimum.abs()
+        mip = _optima(args.sets.split(","))
+        df["mip"] = [mip.get((s, i), (None, None))[1] for s, i in zip(df.set, df.instance, strict=True)]
+        df["mip_proven"] = [
+            mip.get((s, i), (None, None))[0] for s, i in zip(df.set, df.instance, strict=True)
+        ]
+        df["bound-mip %"] = 100 * (df.bound - df.mip) / df.mip.abs()
+        df["obj-mip %"] = 100 * (df.objective - df.mip) / df.mip.abs()
     cols = [c for c in df.columns if c != "set"]
     with pd.option_context(
         "display.max_rows", None, "display.width", 220, "display.float_format", "{:.4g}".format

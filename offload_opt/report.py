@@ -389,10 +389,10 @@ def result_table(r: Result) -> str:
     )
     search = [
         f"{k} {r.info[k]:g}"
-        for k in ("iterations", "columns", "grid")
+        for k in ("iterations", "columns", "grid", "nodes")
         if isinstance(r.info.get(k), int | float)
     ]
-    if search:  # what an exact search did (e.g. cg: iterations, columns, grid in seconds)
+    if search:  # what an exact search did (e.g. cg: iterations, columns, grid in seconds, B&P nodes)
         lines.append("search: " + ", ".join(search))
     if r.evaluation is not None and r.evaluation.objective is not None:
         lines.append(_totals(r.evaluation))

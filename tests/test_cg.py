@@ -61,7 +61,7 @@ def generated(seed: int, **kw) -> CostTables:
 @pytest.mark.parametrize("name", sorted(S_OPTIMA))
 def test_bound_at_least_proven_optimum(name):
     costs = build_costs(Instance.from_json(S_DIR / f"{name}.json"))
-    r = solve(costs, "cg", time_limit=60)
+    r = solve(costs, "cg", time_limit=20)  # the bound is valid wherever the limit stops the search
     opt = S_OPTIMA[name]
     assert r.status == "ok", r.info
     assert "claim_mismatch" not in r.info
@@ -228,3 +228,132 @@ def test_cg_after_a_mip_with_another_thread_count_in_one_process():
     assert first.status == "ok"
     r = solve(inst, "cg", time_limit=30, threads=1)
     assert r.status == "ok" and r.bound is not None and r.bound >= r.objective - 1e-9
+
+
+# ---------------------------------------------------------------------------------- branch-and-price
+
+BENCH = ROOT / "instances" / "bench"
+# a coarse grid without a coarse pass or refinement and a weak warm start leave a root gap, so
+# that the search branches; Lagrangian fixing off and MIP only at leaves, so that it branches deep
+BRANCHY = {
+    "grid": 0.25,
+    "coarse_grid": 0,
+    "warm_start": "greedy",
+    "mip_gap": 1e-6,
+    "fixing": False,
+    "node_mip_assignments": 1,
+    "min_grid": 0.25,  # no grid refinement
+}
+
+
+def mip_result(name: str) -> tuple[float, float]:
+    """The MIP's proven objective and bound of a current benchmark instance (optima.csv)."""
+    import csv
+
+    with open(BENCH / "optima.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["instance"] == name)
+    assert row["termination"] == "optimal"
+    return float(row["objective"]), float(row["bound"])
+
+
+@pytest.mark.parametrize(
+    "path,options",
+    [
+        ("S/S-08", BRANCHY),
+        ("S56/S56-5u-05", BRANCHY),
+        ("S56/S56-6u-03", BRANCHY),
+        (
+            "S56/S56-6u-05",
+            {"grid": 0.25, "coarse_grid": 0, "warm_start": "greedy", "mip_gap": 1e-6, "min_grid": 0.25},
+        ),
+    ],
+)
+def test_branch_and_price_proves_the_mip_optimum(path, options):
+    """B&P ends optimal at the MIP's proven optimum (within the MIP's own 1e-4 gap)."""
+    costs = build_costs(Instance.from_json(BENCH / f"{path}.json"))
+    r = solve(costs, "cg", time_limit=60, **options)
+    mip_obj, mip_bound = mip_result(path.split("/")[1])
+    assert r.status == "ok" and "claim_mismatch" not in r.info, r.info
+    assert r.termination == "optimal", r.info
+    assert r.info["node_mips"] >= 1  # the root alone did not prove it
+    if options.get("fixing") is False:
+        assert r.info["nodes"] > 1  # the search did branch
+    assert mip_obj - 1e-9 <= r.objective <= mip_bound + 1e-9
+    assert r.bound >= mip_obj - 1e-9 and r.bound - r.objective <= 1e-6 * abs(r.objective) + 1e-12
+
+
+@pytest.mark.parametrize("node_limit", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bound_at_least_every_heuristic_at_any_node_limit(seed, node_limit):
+    costs = generated(seed, users=3, aps=2, max_subtasks=2)
+    r = solve(costs, "cg", time_limit=60, node_limit=node_limit, **BRANCHY)
+    assert r.status == "ok" and r.bound is not None, r.info
+    assert r.info["nodes"] <= node_limit
+    for name in heuristics():
+        h = solve(costs, name, seed=seed)
+        if h.feasible:
+            assert r.bound >= h.objective - REL * max(1.0, abs(h.objective)), name
+
+
+def test_branching_partitions_the_columns():
+    """A decision and its negation split a space's combinations in two; pricing over the parent
+    equals the better child; the master keeps exactly the columns a node's space holds."""
+    from offload_opt.solvers.cg.branch import Decision, in_space_mask, restrict
+    from offload_opt.solvers.cg.master import Master
+
+    space = tiny_space(0)
+    rng = np.random.default_rng(0)
+    pi = rng.uniform(0, 0.05, size=(len(space.groups), space.horizon))
+    ms = max(space.modes[1], key=lambda m: m.size)
+    k = ms.n_ops - 1
+    option = int(ms.combos[0, k])
+    decision = Decision(1, ms.mode, k, option, True)
+    children = [restrict(space, [d]) for d in (decision, decision.negated())]
+    master = Master(space)
+    for t in range(len(space.modes)):
+        for c in Pricer(space, pi).price_task(t, keep=50).columns:
+            master.add(c[1])
+    for child, d in zip(children, (decision, decision.negated()), strict=True):
+        rows = {(m.mode, tuple(map(int, r))) for m in child.modes[1] for r in m.combos}
+        assert all(d.holds(1, mode, opts) for mode, opts in rows)
+        assert child.modes[0] == space.modes[0]  # the other task is untouched
+        mask = in_space_mask(master.columns, child)
+        for col, ok in zip(master.columns, mask, strict=True):
+            assert ok == (col is None or d.holds(col.task, col.mode, col.options))
+        for _, col in Pricer(child, pi).price_task(1, keep=10).columns:
+            assert d.holds(col.task, col.mode, col.options)
+    parent_rows = {(m.mode, tuple(map(int, r))) for m in space.modes[1] for r in m.combos}
+    split = [{(m.mode, tuple(map(int, r))) for m in c.modes[1] for r in m.combos} for c in children]
+    assert split[0] and split[1] and not split[0] & split[1] and split[0] | split[1] == parent_rows
+    values = [Pricer(c, pi).price_task(1).value for c in children]
+    assert Pricer(space, pi).price_task(1).value == pytest.approx(max(values), abs=1e-12)
+
+
+def test_lagrangian_fixing_keeps_every_better_solution():
+    """Combinations dropped by fixing at level z cannot carry a solution worth more than z: every
+    heuristic schedule worth more keeps all its columns in the pruned space."""
+    from offload_opt.solvers.cg.branch import in_space_mask, prune
+    from offload_opt.solvers.cg.solve import new_run
+    from offload_opt.solvers.options import CgOptions
+
+    costs = generated(2, users=3, aps=2, max_subtasks=2)
+    space = build_space(costs, 0.25)
+    run = new_run(space, CgOptions(), None, None)
+    run.generate(CgOptions(), math.inf, lambda: False)
+    assert run.converged and run.best_pi is not None
+    checked = 0
+    for name in heuristics():
+        h = solve(costs, name, seed=2)
+        if not h.feasible:
+            continue
+        ev = oo.evaluate(costs, h.solution)
+        cols, why = columns_of_solution(space, h.solution, ev)
+        assert not why
+        level = h.objective - 1e-9
+        pruned, _ = prune(space, run.best_pi, run.bound, run.values, level)
+        assert in_space_mask(list(cols), pruned).all(), name
+        checked += 1
+    assert checked
+    # and a level above the bound drops everything
+    pruned, dropped = prune(space, run.best_pi, run.bound, run.values, run.bound + 1e-3)
+    assert dropped > 0 and any(not s for s in pruned.modes)

@@ -302,14 +302,31 @@ class CgOptions:
     threads: int = 1
     coarse_grid: float | None = None  # seconds; None: max(0.5, 5 * grid); 0: no coarse pass
     coarse_share: float = 0.3  # share of the remaining time the coarse pass may take
+    min_grid: float = 0.01  # seconds: a solved LP that leaves a gap is re-solved on halved grids down to this
+    branching: bool = True  # branch-and-price when the root bound does not meet the incumbent
+    node_limit: int | None = None  # nodes processed, the root included (None: until the time limit)
+    node_integer_every: int = 5  # nodes between integer solves of a node's master (0: never)
+    leaf_mip: bool = True  # a node with few assignments left goes to the MIP, which schedules exactly
+    node_mip_assignments: float = 8  # "few": at most this many assignments (one combination per task)
+    fixing: bool = True  # Lagrangian fixing: drop combinations that cannot beat the incumbent
 
     def __post_init__(self) -> None:
         fin = math.isfinite
-        _check(self.grid is None or (fin(self.grid) and self.grid > 0), "grid", "a number of seconds > 0", self.grid)
+        _check(
+            self.grid is None or (fin(self.grid) and self.grid > 0),
+            "grid",
+            "a number of seconds > 0",
+            self.grid,
+        )
         _check(fin(self.mip_gap) and self.mip_gap >= 0, "mip_gap", "a number >= 0", self.mip_gap)
         if isinstance(self.warm_start, tuple):
             for name in self.warm_start:
-                _check(name in WARM_START_HEURISTICS, "warm_start", f"among {', '.join(WARM_START_HEURISTICS)}", name)
+                _check(
+                    name in WARM_START_HEURISTICS,
+                    "warm_start",
+                    f"among {', '.join(WARM_START_HEURISTICS)}",
+                    name,
+                )
         _check(
             self.warm_start_s is None or (fin(self.warm_start_s) and self.warm_start_s > 0),
             "warm_start_s",
@@ -334,6 +351,20 @@ class CgOptions:
             self.coarse_grid,
         )
         _check(0 < self.coarse_share < 1, "coarse_share", "in (0, 1)", self.coarse_share)
+        _check(fin(self.min_grid) and self.min_grid > 0, "min_grid", "a number of seconds > 0", self.min_grid)
+        _check(isinstance(self.branching, bool), "branching", "true or false", self.branching)
+        _check(
+            self.node_limit is None or (isinstance(self.node_limit, int) and self.node_limit >= 1),
+            "node_limit",
+            "an integer >= 1",
+            self.node_limit,
+        )
+        _check(self.node_integer_every >= 0, "node_integer_every", "an integer >= 0", self.node_integer_every)
+        _check(isinstance(self.leaf_mip, bool), "leaf_mip", "true or false", self.leaf_mip)
+        _check(
+            self.node_mip_assignments >= 1, "node_mip_assignments", "a number >= 1", self.node_mip_assignments
+        )
+        _check(isinstance(self.fixing, bool), "fixing", "true or false", self.fixing)
 
     def grid_for(self, n_tasks: int) -> float:
         """The fine grid (seconds per period) for an instance of ``n_tasks`` tasks."""

@@ -52,6 +52,8 @@ class Master:
         )
         self.h = h
         self.columns: list[Column | None] = []  # None: artificial
+        self.x = np.zeros(0)  # the last LP solution, one value per column
+        self.mask: np.ndarray | None = None  # columns a branch-and-price node may use (None: all)
         self.index: dict[tuple, int] = {}  # column key -> its index in HiGHS
         for t in range(self.n_tasks):
             self._add(-ARTIFICIAL, np.array([t], dtype=np.int32), np.ones(1))
@@ -81,17 +83,30 @@ class Master:
         idx = np.array(sorted(occ), dtype=np.int32)
         self._add(col.reward, idx, np.array([occ[int(i)] for i in idx]))
         self.columns.append(col)
+        if self.mask is not None:
+            self.mask = np.append(self.mask, True)  # only a node's own (allowed) columns are added
         return True
+
+    def restrict(self, mask: np.ndarray | None) -> None:
+        """Let the LP use only the columns where ``mask`` is True (upper bound 0 on the others);
+        None: every column. The columns stay in the master, so a later node can use them again."""
+        n = self.h.getNumCol()
+        ub = np.ones(n) if mask is None else mask.astype(float)
+        self.h.changeColsBounds(n, np.arange(n, dtype=np.int32), np.zeros(n), ub)
+        self.mask = None if mask is None else mask.copy()
 
     def solve_lp(self) -> tuple[float, np.ndarray, np.ndarray]:
         """LP value, capacity duals pi (G, H) clipped at 0, convexity duals mu (tasks)."""
         h = self.h
-        h.setOptionValue("threads", use_threads(self.threads))  # another solver may have restarted HiGHS's scheduler
+        h.setOptionValue(
+            "threads", use_threads(self.threads)
+        )  # another solver may have restarted HiGHS's scheduler
         h.run()
         status = h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"cg master LP: {h.modelStatusToString(status)}")
         sol = h.getSolution()
+        self.x = np.asarray(sol.col_value, dtype=float)
         duals = np.asarray(sol.row_dual, dtype=float)
         # HiGHS reports duals of a maximisation with the sign of d(objective)/d(rhs)
         mu = duals[: self.n_tasks]

@@ -97,6 +97,24 @@ class Pricer:
                     del found[keep:]
         return Priced(best, found, evaluated)
 
+    def combination_values(self, ms: ModeSpace, rows: np.ndarray | None = None) -> np.ndarray:
+        """Exact best reduced reward of each combination in ``rows`` (all: None) of ``ms``,
+        -inf where it has no column; the same dynamic program as ``price_task``."""
+        obj = self.space.costs.objective
+        wa, wl = obj.accuracy_weight, obj.latency_weight_per_s
+        tables = [self.op_table(ms, k) for k in range(ms.n_ops)]
+        rows = np.arange(ms.size) if rows is None else np.asarray(rows, dtype=np.int64)
+        out = np.full(len(rows), -np.inf)
+        for pos in range(0, len(rows), BATCH):
+            out[pos : pos + BATCH] = self._dp(ms, rows[pos : pos + BATCH], tables, wa, wl)[0]
+        return out
+
+    def combination_bounds(self, ms: ModeSpace) -> np.ndarray:
+        """The valid upper bound of ``upper_bounds`` for every combination of ``ms`` (cheap)."""
+        obj = self.space.costs.objective
+        tables = [self.op_table(ms, k) for k in range(ms.n_ops)]
+        return self.upper_bounds(ms, tables, obj.accuracy_weight, obj.latency_weight_per_s)
+
     def upper_bounds(self, ms: ModeSpace, tables: list[np.ndarray], wa: float, wl: float) -> np.ndarray:
         """A valid upper bound on the best reduced reward of every combination of ``ms``.
 

@@ -13,11 +13,18 @@ Flow of one call (docs/cg.md):
    best one so far is a valid bound whenever the time limit stops the loop;
 4. every few iterations and at the end, the master is solved as an integer program; its columns
    are decoded into a ``Solution`` (slots and orders by the columns' periods) and timed by the
-   evaluator; the best evaluated solution is the incumbent.
+   evaluator; the best evaluated solution is the incumbent;
+5. a solved LP that leaves a gap is re-solved on halved grids down to ``min_grid`` (each grid's
+   bound is valid; the least is kept);
+6. branch-and-price (``branch_and_price``): best-bound search over decisions on modes and options
+   (``branch.py``), node masters warm-started from the shared column pool, Lagrangian fixing,
+   small nodes scheduled exactly by the restricted MIP (``leaf.py``); the global bound (largest
+   over open nodes, unsettled nodes and closed levels) is valid wherever the search stops.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -29,7 +36,17 @@ import numpy as np
 from offload_opt.costs import SOURCE, CostTables
 from offload_opt.evaluator import Evaluation, evaluate
 from offload_opt.solution import Assignment, Solution, activities_of, decisions_to_assignments, make_solution
+from offload_opt.solvers.cg.branch import (
+    Decision,
+    assignments,
+    choose,
+    in_space_mask,
+    is_leaf,
+    prune,
+    restrict,
+)
 from offload_opt.solvers.cg.grid import Column, ColumnSpace
+from offload_opt.solvers.cg.leaf import solve_leaf
 from offload_opt.solvers.cg.master import Master
 from offload_opt.solvers.cg.pricing import Pricer
 from offload_opt.solvers.mip.model import Target
@@ -251,6 +268,205 @@ def lagrangian_floors(run: Run, incumbent: float) -> list[float]:
     return [target - (run.bound - v) - 1e-9 * max(1.0, abs(run.bound)) for v in run.values]
 
 
+@dataclass(order=True)
+class Node:
+    """An open node of the search: the root's space restricted by ``decisions`` (and pruned).
+
+    Ordered for a heap: the largest bound first, then the deepest (to reach small nodes and
+    incumbents sooner among equal bounds), then the oldest.
+    """
+
+    key: tuple[float, int, int]
+    bound: float = field(compare=False)  # valid for every solution of the node worth the incumbent
+    decisions: list[Decision] = field(compare=False, default_factory=list)
+    space: ColumnSpace | None = field(compare=False, default=None)  # the node's (pruned) space
+
+
+@dataclass
+class Tree:
+    """The open nodes of branch-and-price and what the closed ones proved.
+
+    ``global_bound``: every solution worth at least the incumbent lies in an open node, in a node
+    the MIP could not settle (``stuck``), or in a closed node whose bound was at most the incumbent
+    (within ``mip_gap``; ``closed_max`` keeps the largest such bound). So the largest of these
+    bounds and the incumbent is a valid bound, wherever the search stops.
+    """
+
+    root_bound: float
+    open: list[Node] = field(default_factory=list)
+    stuck: list[float] = field(default_factory=list)
+    closed_max: float = -math.inf
+    processed: int = 1  # the root
+    counter: int = 0
+    max_depth: int = 0
+    node_mips: int = 0
+    node_mip_time_s: float = 0.0
+    pruned: int = 0  # combinations dropped by Lagrangian fixing, summed over nodes
+    iterations: int = 0
+
+    def push(self, bound: float, decisions: list[Decision], space: ColumnSpace) -> None:
+        self.counter += 1
+        heapq.heappush(self.open, Node((-bound, -len(decisions), self.counter), bound, decisions, space))
+
+    def close(self, bound: float) -> None:
+        self.closed_max = max(self.closed_max, bound)
+
+    def global_bound(self, incumbent: float | None) -> float:
+        values = [self.closed_max, *self.stuck, *(n.bound for n in self.open)]
+        if incumbent is not None:
+            values.append(incumbent)
+        return max(values)
+
+
+def branch_and_price(
+    costs: CostTables,
+    space: ColumnSpace,
+    root: Run,
+    tree: Tree,
+    opts: CgOptions,
+    seed: int,
+    deadline: float,
+    floors: list[float] | None,
+    offer: Callable[[Solution, Evaluation, str], None],
+    incumbent: Callable[[], float | None],
+    try_integer: Callable[[float, str | None], None],
+) -> bool:
+    """Best-bound branch-and-price from the solved root (docs/cg.md, "Branch-and-price").
+
+    Each node restricts its parent's column space by one more decision, switches off the master's
+    columns outside it (the remaining columns, its ancestors' included, warm-start its LP) and
+    runs column generation on it; its bound is the least of its parent's and its own best
+    Lagrangian bound. Then Lagrangian fixing (``branch.prune``) drops the combinations that
+    cannot beat the incumbent. A node is closed when its bound is at most the incumbent (within
+    ``mip_gap``) or a task has no column left; a node with at most ``node_mip_assignments``
+    assignments left goes to the MIP restricted to them (``leaf.solve_leaf``), which schedules
+    exactly. Incumbents: node LP solutions that are integral, and every ``node_integer_every``
+    nodes the integer master of the node's columns, decoded and timed by the evaluator. Returns
+    True when the search stopped for another reason than the time limit (``node_limit``, or
+    nothing left it can process); the tree holds a valid bound either way.
+    """
+    master = root.master
+    st = Structure.build(costs) if opts.leaf_mip else None
+
+    def close_level() -> float:
+        z = incumbent()
+        assert z is not None
+        return z + opts.mip_gap * max(abs(z), 1e-9)
+
+    def settle(nspace: ColumnSpace, nbound: float) -> float | None:
+        """A small node: the MIP over what is left. Returns None when that settled the node, else
+        the node's bound (then a leaf stays open as ``stuck``, another node is branched on)."""
+        if st is None:
+            return nbound
+        tree.node_mips += 1
+        res = solve_leaf(
+            st,
+            nspace,
+            incumbent(),
+            floors,
+            opts.mip_gap,
+            opts.threads,
+            seed,
+            # at most a quarter of the time left: an unsettled node keeps a valid bound anyway
+            None
+            if not math.isfinite(deadline)
+            else time.perf_counter() + 0.25 * max(0.0, deadline - time.perf_counter()),
+        )
+        tree.node_mip_time_s += res.seconds
+        if res.solution is not None and res.evaluation is not None:
+            offer(res.solution, res.evaluation, f"node MIP (node {tree.processed})")
+        if res.termination == "infeasible":
+            tree.close(-math.inf)  # nothing in the node is worth the incumbent
+            return None
+        if res.bound is not None and (res.termination == "optimal" or res.bound <= close_level()):
+            tree.close(min(nbound, res.bound))
+            return None
+        return nbound if res.bound is None else min(nbound, res.bound)  # unsettled (time limit)
+
+    def expand(nspace: ColumnSpace, nbound: float, decisions: list[Decision], run: Run) -> None:
+        """Prune a solved node, then settle it (small) or branch (two children)."""
+        if opts.fixing and run.best_pi is not None and run.values:
+            level = close_level()
+            nspace, dropped = prune(nspace, run.best_pi, run.bound, run.values, level)
+            tree.pruned += dropped
+            if dropped:
+                tree.close(level)  # what was dropped is worth at most the level: the bound says so
+            if any(not s for s in nspace.modes):
+                return
+        if is_leaf(nspace) or assignments(nspace) <= opts.node_mip_assignments:
+            left = settle(nspace, nbound)
+            if left is None:
+                return
+            nbound = left
+            if is_leaf(nspace):
+                tree.stuck.append(nbound)
+                return
+        mask = in_space_mask(master.columns, nspace)
+        master.restrict(mask)
+        decision = choose(nspace, master.columns, master.x * mask)  # the LP's columns still in the node
+        if decision is None:  # not expected: a non-leaf always has something to branch on
+            tree.stuck.append(nbound)
+            return
+        for d in (decision, decision.negated()):
+            tree.push(nbound, [*decisions, d], restrict(nspace, [d]))
+
+    expand(space, tree.root_bound, [], root)
+    while tree.open:
+        if tree.global_bound(incumbent()) <= close_level():
+            for n in tree.open:
+                tree.close(n.bound)
+            tree.open.clear()
+            return False
+        node = heapq.heappop(tree.open)
+        if node.bound <= close_level():
+            tree.close(node.bound)
+            continue
+        if time.perf_counter() >= deadline:
+            heapq.heappush(tree.open, node)
+            return False
+        if opts.node_limit is not None and tree.processed >= opts.node_limit:
+            heapq.heappush(tree.open, node)
+            return True
+        tree.processed += 1
+        tree.max_depth = max(tree.max_depth, len(node.decisions))
+        nspace = node.space
+        assert nspace is not None
+        if any(not s for s in nspace.modes):
+            tree.close(-math.inf)  # some task has no combination left: no solution in this node
+            continue
+        master.restrict(in_space_mask(master.columns, nspace))
+        run = Run(nspace, master)
+        parent = node.bound
+
+        def prune_now(r: Run = run, p: float = parent) -> bool:
+            return min(p, r.bound) <= close_level()
+
+        run.generate(opts, deadline, prune_now)
+        tree.iterations += run.iterations
+        if run.empty:
+            tree.close(-math.inf)  # a task without a column: nothing worth the incumbent here
+            continue
+        nbound = min(parent, run.bound)
+        if nbound <= close_level():
+            tree.close(nbound)
+            continue
+        if not run.converged:  # the time limit: the node stays open with what it proved
+            tree.push(nbound, node.decisions, nspace)
+            return False
+        real = [(c, v) for c, v in zip(master.columns, master.x, strict=True) if c is not None and v > 1e-9]
+        if all(v > 1 - 1e-6 for _, v in real) and len(real) == len(space.modes):
+            sol = decode(costs, space, [c for c, _ in real])
+            offer(sol, evaluate(costs, sol), f"node LP (node {tree.processed})")
+        elif opts.node_integer_every and tree.processed % opts.node_integer_every == 0:
+            remaining = max(0.0, deadline - time.perf_counter())
+            try_integer(min(1.0, 0.05 * remaining), f"node {tree.processed}")
+        if nbound <= close_level():
+            tree.close(nbound)
+            continue
+        expand(nspace, nbound, node.decisions, run)
+    return True
+
+
 def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, options: CgOptions) -> SolverOutput:
     """Column generation on ``costs`` until the LP converges, the gap closes or the time runs out."""
     opts = options
@@ -301,8 +517,15 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, option
     integer_spent = 0.0
     integer_budget = opts.integer_share * (time_limit_s if time_limit_s is not None else 60.0)
 
-    def try_integer(limit_s: float) -> None:
-        nonlocal best_sol, best_ev, best_val, integer_spent
+    def offer(sol: Solution, ev: Evaluation, source: str) -> None:
+        """Keep an evaluated solution when it beats the incumbent."""
+        nonlocal best_sol, best_ev, best_val
+        if ev.feasible and (best_val is None or ev.objective > best_val + 1e-12):  # type: ignore[operator]
+            best_sol, best_ev, best_val = sol, ev, float(ev.objective)  # type: ignore[arg-type]
+            info["incumbent_source"] = source
+
+    def try_integer(limit_s: float, where: str | None = None) -> None:
+        nonlocal integer_spent
         ti = time.perf_counter()
         start = None
         if best_sol is not None and best_ev is not None:
@@ -312,10 +535,7 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, option
         if chosen is None:
             return
         sol = decode(costs, space, chosen)
-        ev = evaluate(costs, sol)
-        if ev.feasible and (best_val is None or ev.objective > best_val + 1e-12):  # type: ignore[operator]
-            best_sol, best_ev, best_val = sol, ev, float(ev.objective)  # type: ignore[arg-type]
-            info["incumbent_source"] = f"integer master (iteration {run.iterations})"
+        offer(sol, evaluate(costs, sol), f"integer master ({where or f'iteration {run.iterations}'})")
 
     def after(iteration: int) -> None:
         nonlocal bound
@@ -330,31 +550,80 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, option
 
     run.generate(opts, deadline, fine_stop, after)
     bound = min(bound, run.bound)
+    grids = [g]
+    # grid refinement: once the LP is solved, what is left of the root gap is mostly the time grid's
+    # (floored periods); halving the grid tightens it, and the run's Lagrangian floors keep the
+    # finer horizon short. Every grid's bound is valid, so the least is kept.
+    while (
+        run.converged
+        and not gap_closed()
+        and best_val is not None
+        and space.grid_s / 2 >= opts.min_grid * (1 - 1e-9)
+        and deadline - time.perf_counter() > 0.1 * (time_limit_s or 0.0)
+    ):
+        # this grid's columns first: the finer master starts from the incumbent's columns only
+        remaining = max(0.0, deadline - time.perf_counter())
+        try_integer(min(0.8 * remaining, max(0.5, min(integer_budget - integer_spent, 0.1 * remaining))))
+        if gap_closed() or best_val is None:
+            break
+        lf = lagrangian_floors(run, best_val)
+        floors = lf if floors is None else [max(a, b) for a, b in zip(floors, lf, strict=True)]
+        space = build_space(costs, space.grid_s / 2, best_val, floors)
+        run = new_run(space, opts, best_sol, best_ev)
+        run.generate(opts, deadline, fine_stop, after)
+        bound = min(bound, run.bound)
+        grids.append(space.grid_s)
+    info.update(grid=space.grid_s, grids=grids, horizon_periods=space.horizon)
     if not gap_closed():
         remaining = max(0.0, deadline - time.perf_counter())
         share = max(0.0, integer_budget - integer_spent)
         if time_limit_s is None:
             try_integer(max(share, 1.0))
         elif remaining > 0.05:
-            # a solved LP cannot move the bound any more (no branching yet): the rest of the time
-            # goes to the integer master, whose columns may still hold a better incumbent
-            # (HiGHS overruns its limit by a second or more on large masters: keep a margin)
-            try_integer(
-                0.8 * remaining if run.converged else min(0.8 * remaining, max(share, 0.1 * remaining))
-            )
-
-    if best_val is not None:
-        if bound < best_val - 1e-6 * max(1.0, abs(best_val)):  # a symptom of a bug, shown not hidden
-            info["bound_below_incumbent"] = f"Lagrangian bound {bound!r} < incumbent {best_val!r}"
-        bound = max(bound, best_val)  # OPT >= incumbent: the bound is for solutions at least this good
+            if run.converged and opts.branching and opts.node_limit != 1:
+                # the tree gets most of the time; the root's integer master a share of it
+                try_integer(min(0.8 * remaining, max(0.5, min(share, 0.1 * remaining))))
+            else:
+                # a solved LP cannot move the bound any more without branching: the rest of the time
+                # goes to the integer master, whose columns may still hold a better incumbent
+                # (HiGHS overruns its limit by a second or more on large masters: keep a margin)
+                try_integer(
+                    0.8 * remaining if run.converged else min(0.8 * remaining, max(share, 0.1 * remaining))
+                )
     info.update(
         iterations=run.iterations,
         columns=len([c for c in run.master.columns if c is not None]),
         lp_value=run.lp_value,
         converged=run.converged,
         combinations_evaluated=run.evaluated,
-        integer_time_s=integer_spent,
+        root_bound=bound,
+        nodes=1,
     )
+    search_stopped = False
+    if opts.branching and run.converged and not gap_closed() and best_val is not None:
+        tb = time.perf_counter()
+        tree = Tree(bound)
+        search_stopped = branch_and_price(
+            costs, space, run, tree, opts, seed, deadline, floors, offer, lambda: best_val, try_integer
+        )
+        bound = min(bound, tree.global_bound(best_val))
+        info.update(
+            nodes=tree.processed,
+            open_nodes=len(tree.open) + len(tree.stuck),
+            max_depth=tree.max_depth,
+            node_mips=tree.node_mips,
+            node_mip_time_s=tree.node_mip_time_s,
+            combinations_fixed=tree.pruned,
+            node_iterations=tree.iterations,
+            bnp_time_s=time.perf_counter() - tb,
+            columns=len([c for c in run.master.columns if c is not None]),
+        )
+
+    if best_val is not None:
+        if bound < best_val - 1e-6 * max(1.0, abs(best_val)):  # a symptom of a bug, shown not hidden
+            info["bound_below_incumbent"] = f"Lagrangian bound {bound!r} < incumbent {best_val!r}"
+        bound = max(bound, best_val)  # OPT >= incumbent: the bound is for solutions at least this good
+    info.update(integer_time_s=integer_spent)
     if run.empty:
         info["empty_tasks"] = "some task has no column in the space: no solution the space keeps exists"
     if best_sol is None or best_ev is None:
@@ -367,8 +636,12 @@ def solve_cg(costs: CostTables, *, time_limit_s: float | None, seed: int, option
     termination: Termination
     if gap_closed():
         termination = "optimal"
-    elif run.converged or (opts.max_iterations is not None and run.iterations >= opts.max_iterations):
-        termination = "feasible"
+    elif (
+        search_stopped
+        or (not opts.branching and run.converged)
+        or (opts.max_iterations is not None and run.iterations >= opts.max_iterations)
+    ):
+        termination = "feasible"  # stopped by node_limit / max_iterations, or no branching asked for
     else:
         termination = "time_limit"
     return SolverOutput(
