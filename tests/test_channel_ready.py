@@ -98,6 +98,8 @@ def test_exact_solvers_agree_with_the_evaluator_and_see_the_wait(busy_small):
     assert b.objective - 1e-9 <= b.bound <= b.objective + 1e-4 * abs(b.bound) + 1e-9
     cg = solve(build_costs(busy), solver="cg", time_limit=120)
     assert cg.bound is not None and cg.bound >= b.objective - 1e-6
+    # cg's heads count the channel's ready time for inputs: its bound is tight here (was 2.148 vs 1.733)
+    assert cg.bound <= b.bound + 1e-3 * abs(b.bound)
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,10 @@ k-slot model server: capacity k), the periods ``[tau, tau + floor(p / g) - 1]``:
 starts in period tau and runs p seconds is active at the end of each of these periods, so at
 most ``capacity`` of them share a period. Channels are left out (valid: dropping a resource
 only enlarges the feasible set; airtime is milliseconds here, so little is lost). A channel busy
-with committed transfers (``Channel.busy_until_s``) only delays transfers, so the heads above,
-computed without it, stay lower bounds; the horizon (``generic_horizon``) counts it as a ready
+with committed transfers (``Channel.busy_until_s``) delays the start of every transfer on it: the
+heads count it for an op's inputs (an input arrives no earlier than the channel's ready time plus
+its airtime, true in every schedule), not for the answer's way back (left out, so still a lower
+bound); the precedence lags keep the transfer's duration only; the horizon (``generic_horizon``) counts it as a ready
 time, so every solution still maps into the column space.
 """
 
@@ -159,16 +161,19 @@ class ColumnSpace:
                         f = mode.flows[fi]
                         if f.src == SOURCE:
                             assert task.owner is not None
-                            d = np.array([costs.transfer(f, task.owner, x).duration_s for x in nodes[k]])
-                            h = np.maximum(h, r + d[ok_])
+                            trs = [costs.transfer(f, task.owner, x) for x in nodes[k]]
+                            # a busy channel (Transfer.ready_s) delays the input's start: still a lower bound
+                            arrive = np.array([max(r, t.ready_s) + t.duration_s for t in trs])
+                            h = np.maximum(h, arrive[ok_])
                         else:
                             p = f.src
-                            dm = np.array(
-                                [[costs.transfer(f, a, b).duration_s for b in nodes[k]] for a in nodes[p]]
-                            )
+                            tm = [[costs.transfer(f, a, b) for b in nodes[k]] for a in nodes[p]]
+                            dm = np.array([[t.duration_s for t in row] for row in tm])
+                            rm = np.array([[t.ready_s for t in row] for row in tm])
                             dd = dm[combos[:, p], ok_]
-                            edge_d[(p, k)] = dd
-                            h = np.maximum(h, head[:, p] + dur[p][combos[:, p]] + dd)
+                            edge_d[(p, k)] = dd  # the lag keeps the duration only (valid without the wait)
+                            done = head[:, p] + dur[p][combos[:, p]]
+                            h = np.maximum(h, np.maximum(done, rm[combos[:, p], ok_]) + dd)
                     head[:, k] = h
                 for f in mode.flows:
                     if f.dst == SINK:
