@@ -1,0 +1,76 @@
+"""The simulator's hot paths (benchmarks/bench_simulate.py) give bit-identical results to the code they replaced.
+
+The hashes below were taken from the simulator before its speed-ups (commit 2e0dfc6): every row,
+every executed activity and the summary of a few fixed runs, each float written with 17 significant
+digits. A speed-up that changes any simulated number by one ulp changes a hash. They are hashes of this
+model's outcomes: a deliberate change of the model (physics, catalogue, generator, greedy) changes them
+too, and they are then re-recorded from a run of the unchanged simulator, never from the new code alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from offload_opt import Instance
+from offload_opt.sim import simulate
+
+V1 = Path(__file__).resolve().parent.parent / "instances" / "bench" / "v1" / "M" / "M-01.json"
+AREA_M = round(40.0 * math.sqrt(5 / 3.0), 1)  # benchmarks/bench_simulate.py's network
+
+CASES = {
+    # the benchmark's network at 80 % of greedy's saturation rate, decided on arrival
+    "bench-arrival": dict(rate=9.6, duration_s=20.0, seed=0, users=50, aps=5, area_m=AREA_M),
+    # the same network overloaded: long queues and many committed transfers on each channel
+    "bench-overload": dict(rate=14.0, duration_s=15.0, seed=1, users=50, aps=5, area_m=AREA_M),
+    # re-planning every 2 s (withdrawn and started tasks, re-timing) and periodic batches
+    "replan": dict(rate=3.0, duration_s=30.0, seed=3, epoch=2.0),
+    "batch": dict(rate=3.0, duration_s=30.0, seed=4, epoch="batch:1.5"),
+    "nearest-edge": dict(rate=2.0, duration_s=40.0, seed=5, policy="nearest-edge"),
+    # a version-1 instance (model servers, no GPUs): its tasks as templates, and replayed with re-planning
+    "v1-rate": dict(instance=V1, rate=3.0, duration_s=30.0, seed=7),
+    "v1-replay": dict(instance=V1, seed=7, epoch=1.0),
+}
+
+
+def _digest(df: pd.DataFrame) -> str:
+    return hashlib.sha256(df.to_csv(index=False, float_format="%.17g").encode()).hexdigest()[:16]
+
+
+def digests(case: str) -> tuple[str, str, str]:
+    """(rows, activities, summary) digests of one case."""
+    kw = {"policy": "greedy", **CASES[case]}
+    net = Instance.from_json(kw.pop("instance")) if "instance" in kw else "default"
+    res = simulate(net, **kw)
+    summary = pd.DataFrame([res.summary])
+    return _digest(res.rows), _digest(res.activities), _digest(summary)
+
+
+# recorded with the simulator at commit 2e0dfc6 (before the speed-ups), see the module docstring
+EXPECTED = {
+    "bench-arrival": ("551394222e903634", "98fcff1d85c8f657", "4f8a5b30372279a0"),
+    "bench-overload": ("01a5a07b867bf56c", "36f73ddd8db1405b", "0aa4dc50d9b28978"),
+    "replan": ("cc1273ee64459724", "05f59688518b9e3c", "7b5c03b0ac6a4709"),
+    "batch": ("8a3eaf4cc9be2f34", "bda3da0707785062", "8e81269d9b8d1dd5"),
+    "nearest-edge": ("1dfad283656465b5", "a1f45d6834979933", "2004918d3e8c3f8a"),
+    "v1-rate": ("90ec6ee7510624a0", "82577c47e41e207e", "e311dfa40988d809"),
+    "v1-replay": ("12d13e1d5bdf1517", "81f3685c864d29e7", "68f57a347df533ae"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_simulated_rows_are_bit_identical_to_the_recorded_run(case):
+    assert digests(case) == EXPECTED[case]
+
+
+def test_the_digest_sees_one_ulp():
+    """The check is not vacuous: moving one latency by one ulp changes the rows' digest."""
+    res = simulate("default", policy="greedy", rate=2.0, duration_s=10.0, seed=0)
+    rows = res.rows.copy()
+    before = _digest(rows)
+    rows.loc[0, "latency_s"] = math.nextafter(rows.loc[0, "latency_s"], math.inf)
+    assert _digest(rows) != before
