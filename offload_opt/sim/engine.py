@@ -44,7 +44,9 @@ which uses the gap, does not impose.
 from __future__ import annotations
 
 import bisect
+import copy
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ from offload_opt.costs import (
     Op,
     Option,
     TaskCosts,
+    _Site,
     channel_resource,
     device_resource,
     server_resource,
@@ -168,24 +171,56 @@ class _Decided:
 
 
 class _ExecCosts(CostTables):
-    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state."""
+    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state.
 
-    def __init__(self, instance: Instance, holds: list[tuple[str, str, float, float]]):
+    ``cache`` (the simulator's): task id -> (task, its actual-value TaskCosts) and user -> sites, reused
+    between the passes of one execution and between epochs. Every execution instance is the network
+    with other tasks, in the same frame (origin 0), so a task's tables and a user's sites are the same
+    each time they are built; reusing them changes no number, it only skips rebuilding them.
+    """
+
+    def __init__(
+        self, instance: Instance, holds: list[tuple[str, str, float, float]], cache: _ExecCache | None = None
+    ):
         """``holds``: (task id, resource, ready_s, duration_s) of each hold."""
+        self._cache = cache if cache is not None else _ExecCache()
         super().__init__(
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
-        extra = tuple(
-            TaskCosts(
-                tid,
-                None,
-                ready_s,
-                None,
-                (Mode(HOLD_OP, (Op(HOLD_OP, (Option(f"hold:{res}", None, (res,), dur_s, 1.0, 0.0),)),), ()),),
-            )
-            for tid, res, ready_s, dur_s in holds
-        )
-        self.tasks = self.tasks + extra
+        self.tasks = self.tasks + tuple(_hold_costs(*h) for h in holds)
+
+    def _wireless_task(self, task: Task) -> TaskCosts:
+        got = self._cache.tasks.get(task.id)
+        if got is not None and got[0] is task:
+            return got[1]
+        tc = super()._wireless_task(task)
+        self._cache.tasks[task.id] = (task, tc)
+        return tc
+
+    def _sites(self, user_id: str) -> tuple[_Site, ...]:
+        sites = self._cache.sites.get(user_id)
+        if sites is None:
+            sites = self._cache.sites[user_id] = super()._sites(user_id)
+        return sites
+
+
+@dataclass
+class _ExecCache:
+    """What the execution tables of one simulation reuse (see ``_ExecCosts``)."""
+
+    tasks: dict[str, tuple[Task, TaskCosts]] = field(default_factory=dict)
+    sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
+
+
+def _hold_costs(tid: str, res: str, ready_s: float, dur_s: float) -> TaskCosts:
+    """The tables of a hold: one op on ``res`` of ``dur_s``, not before ``ready_s``."""
+    return TaskCosts(
+        tid,
+        None,
+        ready_s,
+        None,
+        (Mode(HOLD_OP, (Op(HOLD_OP, (Option(f"hold:{res}", None, (res,), dur_s, 1.0, 0.0),)),), ()),),
+    )
 
 
 class _PlanCosts(CostTables):
@@ -193,12 +228,36 @@ class _PlanCosts(CostTables):
 
     ``device_free_s``: user node -> time (relative to the epoch) its device is free of committed work.
     An option's ``ready_s`` is its earliest start, and a device is one resource, so this is exact.
+    ``site_cache`` (the simulator's): a user's sites keyed by what they depend on that changes between
+    epochs, the queue backlogs of the slot groups in the user's range and the frame's origin (the rest
+    of the planning instance is the network's); reusing them only skips rebuilding equal values.
     """
 
-    def __init__(self, instance: Instance, device_free_s: dict[str, float]):
+    def __init__(
+        self,
+        instance: Instance,
+        device_free_s: dict[str, float],
+        site_cache: dict[tuple, tuple[_Site, ...]] | None = None,
+    ):
+        self._site_cache = site_cache if site_cache is not None else {}
         super().__init__(instance)
         if device_free_s:
             self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
+
+    def _sites(self, user_id: str) -> tuple[_Site, ...]:
+        inst = self.instance
+        backlogs: list[float] = []
+        for ap_id in inst.links_of_user[user_id]:
+            ap = inst.ap_by_id[ap_id]  # its slot groups' backlogs (AP.slot_groups, without building them)
+            if ap.gpus:
+                backlogs.extend(g.queue_backlog_s for g in ap.gpus)
+            else:
+                backlogs.extend(s.queue_backlog_s for s in ap.servers)
+        key = (user_id, self.time_origin_s, tuple(backlogs))
+        sites = self._site_cache.get(key)
+        if sites is None:
+            sites = self._site_cache[key] = super()._sites(user_id)
+        return sites
 
 
 def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> TaskCosts:
@@ -237,23 +296,6 @@ def _fit(
         lo = k
         if k != p:  # the later ones' times were computed with this one in the way: keep them for now
             return out + [max(q, lo) for q in pos[i + 1 :]]
-    return out
-
-
-def _interleave(
-    fixed: list[tuple[float, float, str]], keys: list[str], pos: list[int], gate: str
-) -> list[str]:
-    """Frozen holds in time order with ``keys[i]`` placed before ``fixed[pos[i]]``; the gate before keys[0]."""
-    out: list[str] = []
-    j = 0
-    for i, key in enumerate(keys):
-        while j < pos[i]:
-            out.append(fixed[j][2])
-            j += 1
-        if i == 0:
-            out.append(gate)
-        out.append(key)
-    out.extend(f[2] for f in fixed[j:])
     return out
 
 
@@ -378,6 +420,176 @@ def simulate(
     return SimResult(rows, acts, summary, config, history, sim.history_solution(policy))
 
 
+class _Holds:
+    """The hold tasks of one execution (``_Simulator._execute``): which frozen transfers it includes.
+
+    A device or server slot used by the batch gets one hold (busy until it is free and the epoch),
+    each channel a zero-length gate at the epoch before the batch's first transfer, and the frozen
+    transfers on each channel stand as holds of their own length. Only the frozen transfers next to
+    a transfer of the batch (just before or after its place) are included, plus any a pushed one
+    would push in turn: every other one keeps its own time in the evaluation of all of them, since
+    a frozen transfer that is not pushed never overlaps the next one (checked here: if any pair of
+    consecutive frozen transfers would, every frozen transfer is included), so leaving it out
+    changes no time of the batch's activities; it only saves the evaluator timing dozens of
+    committed answers per arrival. ``include_pushed`` checks this on each evaluation.
+    """
+
+    def __init__(
+        self,
+        sim: _Simulator,
+        other: dict[str, list[str]],
+        chans: dict[str, list[str]],
+        fixed: dict[str, list[tuple[float, float, str]]],
+        not_before_s: float,
+    ):
+        self.sim = sim
+        self.fixed = fixed
+        self.chans = chans
+        self.base: list[tuple[str, str, float, float]] = []
+        self.seq: dict[str, list[str]] = {}
+        for r, keys in other.items():
+            h = sim._hold_id()
+            self.base.append((h, r, max(sim.base_free.get(r, 0.0), not_before_s), 0.0))
+            self.seq[r] = [f"{h}/{HOLD_OP}", *keys]
+        self.gate: dict[str, str] = {}
+        for r in chans:
+            g = sim._hold_id()
+            self.base.append((g, r, not_before_s, 0.0))
+            self.gate[r] = f"{g}/{HOLD_OP}"
+        self.ids: dict[str, dict[int, str]] = {r: {} for r in chans}  # frozen index -> its hold id
+        self.included: dict[str, set[int]] = {r: set() for r in chans}
+        for r, fx in fixed.items():  # a frozen transfer that would push the next one: include them all
+            if any(s0 + (e0 - s0) > s1 for (s0, e0, _), (s1, _, _) in itertools.pairwise(fx)):
+                self.included[r].update(range(len(fx)))
+
+    def _key(self, r: str, j: int) -> str:
+        h = self.ids[r].get(j)
+        if h is None:
+            h = self.ids[r][j] = self.sim._hold_id()
+        return f"{h}/{HOLD_OP}"
+
+    def include_neighbours(self, r: str, pos: list[int]) -> None:
+        n = len(self.fixed[r])
+        self.included[r].update(j for p in pos for j in (p - 1, p) if 0 <= j < n)
+
+    def unmodelled_pushes(self, ev: Evaluation) -> dict[str, int]:
+        """Channel -> the first left-out frozen transfer that a pushed included one would push.
+
+        Where there is none, ``ev`` gives every activity the time of the evaluation with every
+        frozen transfer (see the class docstring); where there is one, the times of what follows
+        it on its channel, and of everything sequenced after that, may differ (``tainted``).
+        """
+        out: dict[str, int] = {}
+        for r, inc in self.included.items():
+            fx = self.fixed[r]
+            for j in sorted(inc):
+                k = j + 1
+                if k < len(fx) and k not in inc and ev.schedule[self._key(r, j)].end_s > fx[k][0]:
+                    out[r] = k
+                    break
+        return out
+
+    def tainted(
+        self, pushes: dict[str, int], pos: dict[str, list[int]], sequences: tuple[Sequence, ...]
+    ) -> set[str]:
+        """Tasks of the batch whose times may differ from the evaluation with every frozen transfer.
+
+        A left-out frozen transfer ``k`` that would be pushed delays what follows it on its channel:
+        the transfers of the batch placed after it (``pos > k``). Their tasks are taken whole, and so
+        is every task with an activity sequenced after one of a taken task on any resource.
+        """
+        out = {
+            key.split("/", 1)[0]
+            for r, k in pushes.items()
+            for key, p in zip(self.chans[r], pos[r], strict=True)
+            if p > k
+        }
+        grown = bool(out)
+        while grown:
+            grown = False
+            for seq in sequences:
+                hit = False
+                for key in seq.activities:
+                    t = key.split("/", 1)[0]
+                    if t in out:
+                        hit = True
+                    elif hit and not t.startswith("~hold"):
+                        out.add(t)
+                        grown = True
+        return out
+
+    def include_pushed(self, ev: Evaluation) -> None:
+        """Include the frozen transfers a pushed one would push (then evaluate again).
+
+        The chain a pushed transfer starts is followed with the evaluator's arithmetic (start = the
+        later of its own start and the previous end, end = start + length) to include it in one go;
+        whether that was enough is checked on the next evaluation like the first time.
+        """
+        for r, inc in self.included.items():
+            fx = self.fixed[r]
+            for j in sorted(inc):
+                k = j + 1
+                if k >= len(fx) or k in inc:
+                    continue
+                end = ev.schedule[self._key(r, j)].end_s
+                while k < len(fx) and k not in inc and end > fx[k][0]:
+                    inc.add(k)
+                    end = end + (fx[k][1] - fx[k][0])  # pushed: starts at the previous end
+                    k += 1
+
+    def frozen_keys(self) -> list[tuple[str, int, str]]:
+        """(channel, frozen index, hold key) of every included frozen transfer."""
+        return [(r, j, self._key(r, j)) for r, inc in self.included.items() for j in sorted(inc)]
+
+    def costs(self) -> list[tuple[str, str, float, float]]:
+        out = list(self.base)
+        for r, j, key in self.frozen_keys():
+            start, end, _ = self.fixed[r][j]
+            out.append((key.split("/", 1)[0], r, start, end - start))
+        return out
+
+    def decisions(self) -> tuple[TaskDecision, ...]:
+        return tuple(_hold_decision(h[0], h[1]) for h in self.costs())
+
+    def sequences(self, pos: dict[str, list[int]]) -> tuple[Sequence, ...]:
+        seq = dict(self.seq)
+        for r, keys in self.chans.items():
+            inc = sorted(self.included[r])
+            out: list[str] = []
+            q = 0
+            for i, key in enumerate(keys):  # keys[i] before fixed[pos[i]], the gate before keys[0]
+                while q < len(inc) and inc[q] < pos[r][i]:
+                    out.append(self._key(r, inc[q]))
+                    q += 1
+                if i == 0:
+                    out.append(self.gate[r])
+                out.append(key)
+            out.extend(self._key(r, j) for j in inc[q:])
+            seq[r] = out
+        return tuple(Sequence(r, tuple(v)) for r, v in sorted(seq.items()))
+
+
+def _with_fields(inst: Instance, **changes: Any) -> Instance:
+    """``inst`` with some of ``aps``, ``channels`` and ``tasks`` replaced, without re-validating it whole.
+
+    The simulator derives an instance per epoch from the validated network: new backlogs and busy
+    times (each GPU, server and channel validated by its own constructor) and tasks from the
+    network's validated templates with a new release and deadline (validated by ``Task``). None of
+    these changes a reference the whole-instance checks (``Instance._check_references``) look at,
+    so re-running them per arrival (a third of the old per-task cost of building the instance)
+    would only repeat them. The cached lookups that depend on a replaced field are dropped.
+    """
+    bad = set(changes) - {"aps", "channels", "tasks"}
+    if bad:
+        raise ValueError(f"_with_fields: {sorted(bad)[0]} must go through Instance.replace")
+    new = copy.copy(inst)
+    for name, value in changes.items():
+        object.__setattr__(new, name, value)
+    for name in ("ap_by_id", "channel_by_id"):  # the cached lookups over aps and channels
+        new.__dict__.pop(name, None)
+    return new
+
+
 class _Simulator:
     """The event loop: epochs, planning on the committed state, execution on actual values."""
 
@@ -416,6 +628,8 @@ class _Simulator:
         self.decided: dict[str, _Decided] = {}
         self.n_epochs = 0
         self.hold_count = 0
+        self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
+        self.plan_sites: dict[tuple, tuple[_Site, ...]] = {}  # planning sites per backlog state (_PlanCosts)
 
     # -- the loop --
 
@@ -486,7 +700,7 @@ class _Simulator:
             for u in self.net.users
             if free.get(device_resource(u.id), 0.0) > origin
         }
-        plan_costs = _PlanCosts(plan_inst, device_free)
+        plan_costs = _PlanCosts(plan_inst, device_free, self.plan_sites)
         res = solve(
             plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
         )
@@ -546,56 +760,47 @@ class _Simulator:
         move, usually one or two). Frozen transfers stand as holds of their own length and
         are checked to keep their times exactly.
         """
-        holds: list[tuple[str, str, float, float]] = []
-        seq: dict[str, list[str]] = {}
-        for r, keys in other.items():
-            h = self._hold_id()
-            holds.append((h, r, max(self.base_free.get(r, 0.0), not_before_s), 0.0))
-            seq[r] = [f"{h}/{HOLD_OP}", *keys]
         fixed: dict[str, list[tuple[float, float, str]]] = {}
         pos: dict[str, list[int]] = {}
-        gate: dict[str, str] = {}
         for r, keys in chans.items():
-            frozen = [f for f in self.chan_frozen.get(r, []) if f[1] > not_before_s]
-            fx = []
-            for start, end, _ in frozen:
-                h = self._hold_id()
-                holds.append((h, r, start, end - start))
-                fx.append((start, end, f"{h}/{HOLD_OP}"))
-            fixed[r] = fx
-            g = self._hold_id()
-            holds.append((g, r, not_before_s, 0.0))
-            gate[r] = f"{g}/{HOLD_OP}"
-            pos[r] = _fit([(not_before_s, 0.0)] * len(keys), fx, [0] * len(keys))
-        inst = self.net.replace(tasks=tuple(tasks))
-        costs = _ExecCosts(inst, holds)
-        hold_decisions = [_hold_decision(h[0], h[1]) for h in holds]
+            fixed[r] = [f for f in self.chan_frozen.get(r, []) if f[1] > not_before_s]
+            pos[r] = _fit([(not_before_s, 0.0)] * len(keys), fixed[r], [0] * len(keys))
+        holds = _Holds(self, other, chans, fixed, not_before_s)
+        inst = _with_fields(self.net, tasks=tuple(tasks))
         for _ in range(10_000):
-            for r, keys in chans.items():
-                seq[r] = _interleave(fixed[r], keys, pos[r], gate[r])
-            sol = Solution(
-                tuple(decisions) + tuple(hold_decisions),
-                tuple(Sequence(r, tuple(v)) for r, v in sorted(seq.items())),
-            )
-            ev = evaluate(costs, sol)
-            if not ev.tasks:
-                raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
-            moved = False
-            for r, keys in chans.items():
-                times = [
-                    (ev.schedule[k].start_s, ev.schedule[k].end_s - ev.schedule[k].start_s) for k in keys
-                ]
-                new_pos = _fit(times, fixed[r], pos[r])
-                if new_pos != pos[r]:
-                    pos[r], moved = new_pos, True
+            for r in chans:
+                holds.include_neighbours(r, pos[r])
+            while True:  # until the times this pass uses are those of the evaluation with every hold
+                costs = _ExecCosts(inst, holds.costs(), self.exec_cache)
+                sol = Solution(tuple(decisions) + holds.decisions(), holds.sequences(pos))
+                ev = evaluate(costs, sol)
+                if not ev.tasks:
+                    raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
+                new_pos: dict[str, list[int]] = {}
+                used: set[str] = set()  # tasks whose transfer times _fit reads
+                for r, keys in chans.items():
+                    times = [
+                        (ev.schedule[k].start_s, ev.schedule[k].end_s - ev.schedule[k].start_s) for k in keys
+                    ]
+                    new_pos[r] = _fit(times, fixed[r], pos[r])
+                    n_used = next(
+                        (i + 1 for i, (a, b) in enumerate(zip(new_pos[r], pos[r], strict=True)) if a != b),
+                        len(keys),
+                    )
+                    used.update(k.split("/", 1)[0] for k in keys[:n_used])
+                pushes = holds.unmodelled_pushes(ev)
+                if not pushes or not used & holds.tainted(pushes, pos, sol.sequences):
+                    break
+                holds.include_pushed(ev)
+            moved = new_pos != pos
+            pos = new_pos
             if not moved:
                 break
         else:  # pragma: no cover - each pass only moves transfers later, so this ends
             raise RuntimeError("execution: fitting transfers into the channel did not settle")
-        for r in chans:
-            for start, _, key in fixed[r]:
-                if ev.schedule[key].start_s != start:
-                    raise RuntimeError(f"execution: frozen transfer on {r} moved ({key})")
+        for r, j, key in holds.frozen_keys():
+            if ev.schedule[key].start_s != fixed[r][j][0]:
+                raise RuntimeError(f"execution: frozen transfer on {r} moved ({key})")
         return ev
 
     def _freeze(self, decided: list[_Decided]) -> None:
@@ -689,7 +894,7 @@ class _Simulator:
             if task.deadline_s is not None and task.deadline_s - waited > 0:
                 deadline = task.deadline_s - waited
             tasks.append(dataclasses.replace(task, release_s=max(0.0, -waited), deadline_s=deadline))
-        return self.net.replace(aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
+        return _with_fields(self.net, aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
 
     # -- results --
 
