@@ -58,10 +58,12 @@ import pandas as pd
 from offload_opt._serde import InputError
 from offload_opt.costs import (
     CostTables,
+    Flow,
     Mode,
     Op,
     Option,
     TaskCosts,
+    Transfer,
     _Site,
     channel_resource,
     device_resource,
@@ -173,7 +175,8 @@ class _Decided:
 class _ExecCosts(CostTables):
     """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state.
 
-    ``cache`` (the simulator's): task id -> (task, its actual-value TaskCosts) and user -> sites, reused
+    ``cache`` (the simulator's): task id -> (task, its actual-value TaskCosts), user -> sites and a
+    flow's transfer between two nodes, reused
     between the passes of one execution and between epochs. Every execution instance is the network
     with other tasks, in the same frame (origin 0), so a task's tables and a user's sites are the same
     each time they are built; reusing them changes no number, it only skips rebuilding them.
@@ -197,6 +200,15 @@ class _ExecCosts(CostTables):
         self._cache.tasks[task.id] = (task, tc)
         return tc
 
+    def transfer(self, flow: Flow, src_node: str, dst_node: str) -> Transfer:
+        key = (flow, src_node, dst_node)
+        got = self._cache.transfers.get(key)
+        if got is None:
+            if len(self._cache.transfers) > 100_000:  # flows of tasks long executed
+                self._cache.transfers.clear()
+            got = self._cache.transfers[key] = super().transfer(flow, src_node, dst_node)
+        return got
+
     def _sites(self, user_id: str) -> tuple[_Site, ...]:
         sites = self._cache.sites.get(user_id)
         if sites is None:
@@ -210,6 +222,7 @@ class _ExecCache:
 
     tasks: dict[str, tuple[Task, TaskCosts]] = field(default_factory=dict)
     sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
+    transfers: dict[tuple[Flow, str, str], Transfer] = field(default_factory=dict)
 
 
 def _hold_costs(tid: str, res: str, ready_s: float, dur_s: float) -> TaskCosts:
@@ -590,6 +603,21 @@ def _with_fields(inst: Instance, **changes: Any) -> Instance:
     return new
 
 
+def _replaced(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` of a frozen instance dataclass without re-running its constructor's checks.
+
+    For the per-epoch copies in ``_planning_instance`` only: each new value is derived from
+    validated ones so that it is valid by construction (a backlog or busy time ``max(0, .)``, a
+    release ``max(0, .)``, a deadline kept only while positive). Copying skips a constructor and
+    its checks per GPU, channel and task at every arrival; the values are those ``replace`` gives.
+    """
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    for name, value in changes.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
 class _Simulator:
     """The event loop: epochs, planning on the committed state, execution on actual values."""
 
@@ -628,6 +656,8 @@ class _Simulator:
         self.decided: dict[str, _Decided] = {}
         self.n_epochs = 0
         self.hold_count = 0
+        for lookup in ("user_by_id", "model_by_id", "speed_of", "links_of_user"):  # kept by _with_fields
+            getattr(net, lookup)
         self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
         self.plan_sites: dict[tuple, tuple[_Site, ...]] = {}  # planning sites per backlog state (_PlanCosts)
 
@@ -806,6 +836,7 @@ class _Simulator:
     def _freeze(self, decided: list[_Decided]) -> None:
         """Make these tasks' activities (as last executed) part of the committed state for good."""
         for d in decided:
+            self.exec_cache.tasks.pop(d.arrival.task.id, None)  # never executed again
             for a in self.last_times[d.arrival.task.id]:
                 if a.resource is None:
                     continue
@@ -857,7 +888,7 @@ class _Simulator:
                 self.chan_frozen.get(channel_resource(c.id), []), max(origin, c.busy_until_s)
             )
             busy = max(0.0, busy - origin)  # the planning frame: the epoch is 0
-            channels.append(dataclasses.replace(c, busy_until_s=busy) if busy != c.busy_until_s else c)
+            channels.append(_replaced(c, busy_until_s=busy) if busy != c.busy_until_s else c)
         slot_map: dict[str, str] = {}
         aps: list[AP] = []
         for ap in self.net.aps:
@@ -870,22 +901,20 @@ class _Simulator:
                 backlogs[grp.id] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
             if ap.gpus:
                 gpus = tuple(
-                    dataclasses.replace(g, queue_backlog_s=backlogs[g.id])
-                    if backlogs[g.id] != g.queue_backlog_s
-                    else g
+                    _replaced(g, queue_backlog_s=backlogs[g.id]) if backlogs[g.id] != g.queue_backlog_s else g
                     for g in ap.gpus
                 )
                 changed = any(a is not b for a, b in zip(gpus, ap.gpus, strict=True))
-                aps.append(dataclasses.replace(ap, gpus=gpus) if changed else ap)
+                aps.append(_replaced(ap, gpus=gpus) if changed else ap)
             else:
                 servers = tuple(
-                    dataclasses.replace(s, queue_backlog_s=backlogs[s.model])
+                    _replaced(s, queue_backlog_s=backlogs[s.model])
                     if backlogs[s.model] != s.queue_backlog_s
                     else s
                     for s in ap.servers
                 )
                 changed = any(a is not b for a, b in zip(servers, ap.servers, strict=True))
-                aps.append(dataclasses.replace(ap, servers=servers) if changed else ap)
+                aps.append(_replaced(ap, servers=servers) if changed else ap)
         tasks = []
         for a in pending:
             task = a.task
@@ -893,7 +922,7 @@ class _Simulator:
             deadline = None
             if task.deadline_s is not None and task.deadline_s - waited > 0:
                 deadline = task.deadline_s - waited
-            tasks.append(dataclasses.replace(task, release_s=max(0.0, -waited), deadline_s=deadline))
+            tasks.append(_replaced(task, release_s=max(0.0, -waited), deadline_s=deadline))
         return _with_fields(self.net, aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
 
     # -- results --
