@@ -241,36 +241,12 @@ class _PlanCosts(CostTables):
 
     ``device_free_s``: user node -> time (relative to the epoch) its device is free of committed work.
     An option's ``ready_s`` is its earliest start, and a device is one resource, so this is exact.
-    ``site_cache`` (the simulator's): a user's sites keyed by what they depend on that changes between
-    epochs, the queue backlogs of the slot groups in the user's range and the frame's origin (the rest
-    of the planning instance is the network's); reusing them only skips rebuilding equal values.
     """
 
-    def __init__(
-        self,
-        instance: Instance,
-        device_free_s: dict[str, float],
-        site_cache: dict[tuple, tuple[_Site, ...]] | None = None,
-    ):
-        self._site_cache = site_cache if site_cache is not None else {}
+    def __init__(self, instance: Instance, device_free_s: dict[str, float]):
         super().__init__(instance)
         if device_free_s:
             self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
-
-    def _sites(self, user_id: str) -> tuple[_Site, ...]:
-        inst = self.instance
-        backlogs: list[float] = []
-        for ap_id in inst.links_of_user[user_id]:
-            ap = inst.ap_by_id[ap_id]  # its slot groups' backlogs (AP.slot_groups, without building them)
-            if ap.gpus:
-                backlogs.extend(g.queue_backlog_s for g in ap.gpus)
-            else:
-                backlogs.extend(s.queue_backlog_s for s in ap.servers)
-        key = (user_id, self.time_origin_s, tuple(backlogs))
-        sites = self._site_cache.get(key)
-        if sites is None:
-            sites = self._site_cache[key] = super()._sites(user_id)
-        return sites
 
 
 def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> TaskCosts:
@@ -659,7 +635,6 @@ class _Simulator:
         for lookup in ("user_by_id", "model_by_id", "speed_of", "links_of_user"):  # kept by _with_fields
             getattr(net, lookup)
         self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
-        self.plan_sites: dict[tuple, tuple[_Site, ...]] = {}  # planning sites per backlog state (_PlanCosts)
 
     # -- the loop --
 
@@ -730,7 +705,7 @@ class _Simulator:
             for u in self.net.users
             if free.get(device_resource(u.id), 0.0) > origin
         }
-        plan_costs = _PlanCosts(plan_inst, device_free, self.plan_sites)
+        plan_costs = _PlanCosts(plan_inst, device_free)
         res = solve(
             plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
         )
