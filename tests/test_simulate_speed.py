@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from offload_opt import Instance
-from offload_opt.sim import simulate
+from offload_opt.sim import engine, simulate
 
 V1 = Path(__file__).resolve().parent.parent / "instances" / "bench" / "v1" / "M" / "M-01.json"
 AREA_M = round(40.0 * math.sqrt(5 / 3.0), 1)  # benchmarks/bench_simulate.py's network
@@ -74,3 +74,36 @@ def test_the_digest_sees_one_ulp():
     before = _digest(rows)
     rows.loc[0, "latency_s"] = math.nextafter(rows.loc[0, "latency_s"], math.inf)
     assert _digest(rows) != before
+
+
+@pytest.mark.parametrize(
+    ("rate", "seed", "epoch"), [(14.0, 2, "arrival"), (9.6, 3, "arrival"), (12.0, 4, "1.0")]
+)
+def test_leaving_out_distant_frozen_transfers_changes_nothing(monkeypatch, rate, seed, epoch):
+    """The execution evaluates only the frozen transfers next to the batch's (engine._Holds); with
+    every frozen transfer included (the evaluation before the speed-up) the rows are the same."""
+    kw = dict(rate=rate, duration_s=12.0, seed=seed, epoch=epoch, users=50, aps=5, area_m=AREA_M)
+    left_out: list[int] = []
+    frozen_keys = engine._Holds.frozen_keys
+
+    def spy(self):
+        left_out.append(
+            sum(len(f) for f in self.fixed.values()) - sum(len(i) for i in self.included.values())
+        )
+        return frozen_keys(self)
+
+    monkeypatch.setattr(engine._Holds, "frozen_keys", spy)
+    fast = simulate("default", **kw)
+    assert max(left_out) >= 10  # the fast run did leave many committed transfers out
+    monkeypatch.setattr(engine._Holds, "frozen_keys", frozen_keys)
+    included: list[int] = []
+
+    def include_all(self, r, pos):
+        self.included[r].update(range(len(self.fixed[r])))
+        included.append(len(self.fixed[r]))
+
+    monkeypatch.setattr(engine._Holds, "include_neighbours", include_all)
+    full = simulate("default", **kw)
+    assert max(included) >= 10  # the channels did carry many committed transfers to leave out
+    pd.testing.assert_frame_equal(fast.rows, full.rows, check_exact=True)
+    pd.testing.assert_frame_equal(fast.activities, full.activities, check_exact=True)
