@@ -175,29 +175,42 @@ class _Decided:
 class _ExecCosts(CostTables):
     """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state.
 
-    ``cache`` (the simulator's): task id -> (task, its actual-value TaskCosts), user -> sites and a
-    flow's transfer between two nodes, reused
-    between the passes of one execution and between epochs. Every execution instance is the network
-    with other tasks, in the same frame (origin 0), so a task's tables and a user's sites are the same
-    each time they are built; reusing them changes no number, it only skips rebuilding them.
+    Each task's ops get options only where its decision places one of them (``decisions``): the
+    evaluator reads no other option, and the options it reads are built by the same code from the
+    same values, so the times and metrics are those of the full tables at a fraction of the cost.
+    ``cache`` (the simulator's) keeps each task's tables (per set of places), each user's sites and
+    each flow's transfer between two nodes between the passes of one execution and between epochs:
+    every execution instance is the network with other tasks, in the same frame (origin 0), so
+    they come out the same each time; reusing them changes no number.
     """
 
     def __init__(
-        self, instance: Instance, holds: list[tuple[str, str, float, float]], cache: _ExecCache | None = None
+        self,
+        instance: Instance,
+        holds: list[tuple[str, str, float, float]],
+        cache: _ExecCache | None = None,
+        decisions: list[TaskDecision] | None = None,
     ):
         """``holds``: (task id, resource, ready_s, duration_s) of each hold."""
         self._cache = cache if cache is not None else _ExecCache()
+        self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
+        self._only: frozenset[tuple[str, str | None]] | None = None
         super().__init__(
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
         self.tasks = self.tasks + tuple(_hold_costs(*h) for h in holds)
 
     def _wireless_task(self, task: Task) -> TaskCosts:
+        only = self._places.get(task.id)
         got = self._cache.tasks.get(task.id)
-        if got is not None and got[0] is task:
-            return got[1]
-        tc = super()._wireless_task(task)
-        self._cache.tasks[task.id] = (task, tc)
+        if got is not None and got[0] is task and got[1] == only:
+            return got[2]
+        self._only = only
+        try:
+            tc = super()._wireless_task(task)
+        finally:
+            self._only = None
+        self._cache.tasks[task.id] = (task, only, tc)
         return tc
 
     def transfer(self, flow: Flow, src_node: str, dst_node: str) -> Transfer:
@@ -213,6 +226,8 @@ class _ExecCosts(CostTables):
         sites = self._cache.sites.get(user_id)
         if sites is None:
             sites = self._cache.sites[user_id] = super()._sites(user_id)
+        if self._only is not None:
+            return tuple(s for s in sites if (s.node, s.model) in self._only)
         return sites
 
 
@@ -220,7 +235,9 @@ class _ExecCosts(CostTables):
 class _ExecCache:
     """What the execution tables of one simulation reuse (see ``_ExecCosts``)."""
 
-    tasks: dict[str, tuple[Task, TaskCosts]] = field(default_factory=dict)
+    tasks: dict[str, tuple[Task, frozenset[tuple[str, str | None]] | None, TaskCosts]] = field(
+        default_factory=dict
+    )
     sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
     transfers: dict[tuple[Flow, str, str], Transfer] = field(default_factory=dict)
 
@@ -776,7 +793,7 @@ class _Simulator:
             for r in chans:
                 holds.include_neighbours(r, pos[r])
             while True:  # until the times this pass uses are those of the evaluation with every hold
-                costs = _ExecCosts(inst, holds.costs(), self.exec_cache)
+                costs = _ExecCosts(inst, holds.costs(), self.exec_cache, decisions)
                 sol = Solution(tuple(decisions) + holds.decisions(), holds.sequences(pos))
                 ev = evaluate(costs, sol)
                 if not ev.tasks:
