@@ -651,6 +651,14 @@ class _Simulator:
         self.hold_count = 0
         for lookup in ("user_by_id", "model_by_id", "speed_of", "links_of_user"):  # kept by _with_fields
             getattr(net, lookup)
+        # names used at every epoch, built once: each AP's slot groups with their slot resources,
+        # each user's node and device, and the slot group of each (AP, model)
+        self.slots_of_ap = {
+            ap.id: [(g.id, [server_resource(ap.id, g.id, k) for k in range(g.slots)]) for g in ap.slot_groups]
+            for ap in net.aps
+        }
+        self.user_devices = [(user_node(u.id), device_resource(u.id)) for u in net.users]
+        self.group_of = {(ap.id, m): g.id for ap in net.aps for m, g in ap.group_of_model.items()}
         self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
 
     # -- the loop --
@@ -718,9 +726,7 @@ class _Simulator:
         free = self.base_free
         plan_inst, slot_map = self._planning_instance(pending, origin, free)
         device_free = {
-            user_node(u.id): free[device_resource(u.id)] - origin
-            for u in self.net.users
-            if free.get(device_resource(u.id), 0.0) > origin
+            node: free[dev] - origin for node, dev in self.user_devices if free.get(dev, 0.0) > origin
         }
         plan_costs = _PlanCosts(plan_inst, device_free)
         res = solve(
@@ -731,7 +737,7 @@ class _Simulator:
         charge = res.runtime_s if self.charge_measured else self.charge_fixed_s
         t_dec = t + charge
         predicted = {m.task: m for m in res.evaluation.tasks}
-        decisions = [_remap_decision(d, slot_map, self.net) for d in res.solution.decisions]
+        decisions = [_remap_decision(d, slot_map, self.group_of) for d in res.solution.decisions]
         new_seq = {slot_map.get(s.resource, s.resource): list(s.activities) for s in res.solution.sequences}
         other = {r: v for r, v in new_seq.items() if not r.startswith(CHANNEL_PREFIX)}
         chans = {r: v for r, v in new_seq.items() if r.startswith(CHANNEL_PREFIX)}
@@ -885,12 +891,11 @@ class _Simulator:
         aps: list[AP] = []
         for ap in self.net.aps:
             backlogs: dict[str, float] = {}
-            for grp in ap.slot_groups:
-                slots = [server_resource(ap.id, grp.id, k) for k in range(grp.slots)]
-                order = sorted(range(grp.slots), key=lambda k: (free.get(slots[k], 0.0), k))
+            for gid, slots in self.slots_of_ap[ap.id]:
+                order = sorted(range(len(slots)), key=lambda k: (free.get(slots[k], 0.0), k))
                 for j, k in enumerate(order):
                     slot_map[slots[j]] = slots[k]
-                backlogs[grp.id] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
+                backlogs[gid] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
             if ap.gpus:
                 gpus = tuple(
                     _replaced(g, queue_backlog_s=backlogs[g.id]) if backlogs[g.id] != g.queue_backlog_s else g
@@ -997,13 +1002,18 @@ def _channel_free_s(frozen: list[tuple[float, float, str]], from_s: float) -> fl
     return free
 
 
-def _remap_decision(d: TaskDecision, slot_map: dict[str, str], net: Instance) -> TaskDecision:
-    """The planner's slot numbers turned into the actual slots (used in order of their free time)."""
+def _remap_decision(
+    d: TaskDecision, slot_map: dict[str, str], group_of: dict[tuple[str, str], str]
+) -> TaskDecision:
+    """The planner's slot numbers turned into the actual slots (used in order of their free time).
+
+    ``group_of``: (AP id, model) -> the id of the slot group the model runs in (``AP.group_of_model``).
+    """
     out = []
     for p in d.placements:
         if p.node.startswith("ap:") and p.model is not None:
-            ap = net.ap_by_id[p.node.removeprefix("ap:")]
-            res = slot_map.get(server_resource(ap.id, ap.group_of_model[p.model].id, p.slot))
+            ap_id = p.node.removeprefix("ap:")
+            res = slot_map.get(server_resource(ap_id, group_of[(ap_id, p.model)], p.slot))
             if res is not None:
                 p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
         out.append(p)
