@@ -187,18 +187,18 @@ class _ExecCosts(CostTables):
     def __init__(
         self,
         instance: Instance,
-        holds: list[tuple[str, str, float, float]],
+        holds: tuple[TaskCosts, ...],
         cache: _ExecCache | None = None,
         decisions: list[TaskDecision] | None = None,
     ):
-        """``holds``: (task id, resource, ready_s, duration_s) of each hold."""
+        """``holds``: the tables of the hold tasks (``_hold_costs``)."""
         self._cache = cache if cache is not None else _ExecCache()
         self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
         self._only: frozenset[tuple[str, str | None]] | None = None
         super().__init__(
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
-        self.tasks = self.tasks + tuple(_hold_costs(*h) for h in holds)
+        self.tasks = self.tasks + holds
 
     def _wireless_task(self, task: Task) -> TaskCosts:
         only = self._places.get(task.id)
@@ -463,6 +463,7 @@ class _Holds:
             self.base.append((g, r, not_before_s, 0.0))
             self.gate[r] = f"{g}/{HOLD_OP}"
         self.ids: dict[str, dict[int, str]] = {r: {} for r in chans}  # frozen index -> its hold id
+        self.built: dict[str, tuple[TaskCosts, TaskDecision]] = {}  # hold id -> its tables and decision
         self.included: dict[str, set[int]] = {r: set() for r in chans}
         for r, fx in fixed.items():  # a frozen transfer that would push the next one: include them all
             if any(s0 + (e0 - s0) > s1 for (s0, e0, _), (s1, _, _) in itertools.pairwise(fx)):
@@ -547,15 +548,25 @@ class _Holds:
         """(channel, frozen index, hold key) of every included frozen transfer."""
         return [(r, j, self._key(r, j)) for r, inc in self.included.items() for j in sorted(inc)]
 
-    def costs(self) -> list[tuple[str, str, float, float]]:
+    def _all(self) -> list[tuple[str, str, float, float]]:
+        """(task id, resource, ready_s, duration_s) of every hold included now."""
         out = list(self.base)
         for r, j, key in self.frozen_keys():
             start, end, _ = self.fixed[r][j]
             out.append((key.split("/", 1)[0], r, start, end - start))
         return out
 
+    def _built(self, hold: tuple[str, str, float, float]) -> tuple[TaskCosts, TaskDecision]:
+        got = self.built.get(hold[0])
+        if got is None:  # built once per execution, reused by its passes
+            got = self.built[hold[0]] = (_hold_costs(*hold), _hold_decision(hold[0], hold[1]))
+        return got
+
+    def costs(self) -> tuple[TaskCosts, ...]:
+        return tuple(self._built(h)[0] for h in self._all())
+
     def decisions(self) -> tuple[TaskDecision, ...]:
-        return tuple(_hold_decision(h[0], h[1]) for h in self.costs())
+        return tuple(self._built(h)[1] for h in self._all())
 
     def sequences(self, pos: dict[str, list[int]]) -> tuple[Sequence, ...]:
         seq = dict(self.seq)
