@@ -10,7 +10,10 @@ and for the epoch (nothing of a batch starts before its decision is made).
 Because every activity of a batch is sequenced after everything committed
 before it, the committed activities' times never change, so evaluating only
 the batch (plus the holds) gives exactly the times the evaluator would give
-to the whole history (tests/test_simulate.py checks this).
+to the whole history (tests/test_simulate.py checks this). Of the committed
+transfers on a channel only those next to the batch's are evaluated
+(``_Holds``: the rest keep their times either way), which keeps the cost of an
+arrival independent of how many answers are scheduled ahead.
 
 Epoch rules (``epoch``):
 
