@@ -47,8 +47,8 @@ which uses the gap, does not impose.
 from __future__ import annotations
 
 import bisect
-import copy
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -597,16 +597,16 @@ def _with_fields(inst: Instance, **changes: Any) -> Instance:
     network's validated templates with a new release and deadline (validated by ``Task``). None of
     these changes a reference the whole-instance checks (``Instance._check_references``) look at,
     so re-running them per arrival (a third of the old per-task cost of building the instance)
-    would only repeat them. The cached lookups that depend on a replaced field are dropped.
+    would only repeat them. Cached lookups are recomputed on use, except those over fields never
+    replaced here (users, models, speeds, links), which are carried over.
     """
     bad = set(changes) - {"aps", "channels", "tasks"}
     if bad:
         raise ValueError(f"_with_fields: {sorted(bad)[0]} must go through Instance.replace")
-    new = copy.copy(inst)
-    for name, value in changes.items():
-        object.__setattr__(new, name, value)
-    for name in ("ap_by_id", "channel_by_id"):  # the cached lookups over aps and channels
-        new.__dict__.pop(name, None)
+    new = _replaced(inst, **changes)
+    for name in ("user_by_id", "model_by_id", "speed_of", "links_of_user"):  # unchanged fields' lookups
+        if name in inst.__dict__:
+            new.__dict__[name] = inst.__dict__[name]
     return new
 
 
@@ -619,10 +619,27 @@ def _replaced(obj: Any, **changes: Any) -> Any:
     its checks per GPU, channel and task at every arrival; the values are those ``replace`` gives.
     """
     new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__)
+    cached = _cached_properties(type(obj))
+    new.__dict__.update((k, v) for k, v in obj.__dict__.items() if k not in cached)  # recomputed on use
     for name, value in changes.items():
         object.__setattr__(new, name, value)
     return new
+
+
+_CACHED_PROPERTIES: dict[type, frozenset[str]] = {}
+
+
+def _cached_properties(cls: type) -> frozenset[str]:
+    """Names of ``cls``'s ``functools.cached_property`` attributes (values a copy must not inherit)."""
+    names = _CACHED_PROPERTIES.get(cls)
+    if names is None:
+        names = _CACHED_PROPERTIES[cls] = frozenset(
+            name
+            for klass in cls.__mro__
+            for name, v in vars(klass).items()
+            if isinstance(v, functools.cached_property)
+        )
+    return names
 
 
 class _Simulator:
