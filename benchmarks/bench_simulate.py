@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             best["speedup_wall"] = b_wall / best["wall_s"]
             best["speedup_cpu"] = b_cpu / best["cpu_s"]
         rows.append(best)
+        print(
+            "done:", {k: round(v, 4) if isinstance(v, float) else v for k, v in best.items()}, file=sys.stderr
+        )
     df = pd.DataFrame(rows)
     how = "given with --rate" if args.rate is not None else "lowest swept rate that saturated"
     print(f"greedy saturation rate: {sat:g} tasks/s ({how}); load {args.load:.0%}")
