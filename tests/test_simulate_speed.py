@@ -30,6 +30,9 @@ CASES = {
     # re-planning every 2 s (withdrawn and started tasks, re-timing) and periodic batches; recorded when
     # a period meant per-task revision, which is now spelt "task:P" (a bare period re-plans per op)
     "replan": dict(rate=3.0, duration_s=30.0, seed=3, epoch="task:2"),
+    # the default network at that rate has no queue left at an epoch (no task is re-planned): with one
+    # slot per GPU (tests/test_replan_ops.py) queues form and most tasks are withdrawn and re-planned
+    "replan-contended": dict(scenario="small", rate=1.0, duration_s=60.0, seed=2, slots=1, epoch="task:2"),
     "batch": dict(rate=3.0, duration_s=30.0, seed=4, epoch="batch:1.5"),
     "nearest-edge": dict(rate=2.0, duration_s=40.0, seed=5, policy="nearest-edge"),
     # a version-1 instance (model servers, no GPUs): its tasks as templates, and replayed with re-planning
@@ -45,7 +48,7 @@ def _digest(df: pd.DataFrame) -> str:
 def digests(case: str) -> tuple[str, str, str]:
     """(rows, activities, summary) digests of one case."""
     kw = {"policy": "greedy", **CASES[case]}
-    net = Instance.from_json(kw.pop("instance")) if "instance" in kw else "default"
+    net = Instance.from_json(kw.pop("instance")) if "instance" in kw else kw.pop("scenario", "default")
     res = simulate(net, **kw)
     summary = pd.DataFrame([res.summary])
     return _digest(res.rows), _digest(res.activities), _digest(summary)
@@ -56,6 +59,8 @@ EXPECTED = {
     "bench-arrival": ("551394222e903634", "98fcff1d85c8f657", "4f8a5b30372279a0"),
     "bench-overload": ("01a5a07b867bf56c", "36f73ddd8db1405b", "0aa4dc50d9b28978"),
     "replan": ("cc1273ee64459724", "05f59688518b9e3c", "7b5c03b0ac6a4709"),
+    # recorded at 2e0dfc6 with epoch=2.0, which meant "task:2" then
+    "replan-contended": ("01d3e2534e545a6d", "7ed939ad2959289e", "4140eb37155bf2a9"),
     "batch": ("8a3eaf4cc9be2f34", "bda3da0707785062", "8e81269d9b8d1dd5"),
     "nearest-edge": ("1dfad283656465b5", "a1f45d6834979933", "2004918d3e8c3f8a"),
     "v1-rate": ("90ec6ee7510624a0", "82577c47e41e207e", "e311dfa40988d809"),
