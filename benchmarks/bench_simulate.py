@@ -15,7 +15,13 @@ Run ``python benchmarks/bench_simulate.py`` (``--help`` for the knobs). It
 The target is under 60 s for the hour on 2 cores, with the time per task
 flat across durations (cost linear in the number of tasks). Timings on a
 shared machine vary by 2-3x from run to run; compare the minimum of several
-runs (``--repeats``).
+runs (``--repeats``). ``cpu_s`` is the worker's processor time, which other
+jobs on the machine inflate much less than the wall time.
+
+``--baseline DIR`` also runs every duration with the offload_opt of another
+checkout (e.g. ``git worktree add /tmp/base <commit>``), alternating with this
+one so that both see the same load, and adds its times and the ratios
+(``speedup_wall``, ``speedup_cpu``: baseline time / this checkout's time).
 """
 
 from __future__ import annotations
@@ -41,12 +47,12 @@ def _run(args: tuple[float, float, int, int, int]) -> dict:
     rate, duration_s, users, aps, seed = args
     from offload_opt.sim import simulate
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = simulate(
         "default", policy="greedy", rate=rate, duration_s=duration_s, seed=seed, users=users, aps=aps,
         area_m=AREA_M,
     )  # fmt: skip
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = res.summary
     return {
         "duration_min": duration_s / 60.0,
@@ -55,16 +61,25 @@ def _run(args: tuple[float, float, int, int, int]) -> dict:
         "epochs": s["epochs"],
         "wall_s": wall,
         "ms_per_task": 1000.0 * wall / max(1, s["n_tasks"]),
+        "cpu_s": cpu,
+        "cpu_ms_per_task": 1000.0 * cpu / max(1, s["n_tasks"]),
         "mean_latency_s": s["mean_latency_s"],
         "gpu_utilisation": s["gpu_utilisation"],
         "saturated": s["saturated"],
     }
 
 
-def _in_worker(args: tuple[float, float, int, int, int]) -> dict:
+def _use_checkout(root: str) -> None:
+    """Worker initializer: import offload_opt from ``root`` (before anything imports it)."""
+    sys.path.insert(0, root)
+
+
+def _in_worker(args: tuple[float, float, int, int, int], checkout: str | None = None) -> dict:
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(_run, args).result()
+    init = (_use_checkout, (checkout,)) if checkout else (None, ())
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init[0], initargs=init[1]) as pool:
+        row = pool.submit(_run, args).result()
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--find-duration-s", type=float, default=600.0)
     p.add_argument("--durations", default="10,30,60", help="simulated minutes [default: 10,30,60]")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--baseline", default=None, help="another checkout's root: time it too, alternating")
     args = p.parse_args(argv)
+    if args.baseline and not (Path(args.baseline) / "offload_opt" / "__init__.py").is_file():
+        print(f"baseline: no offload_opt package under {args.baseline!r}", file=sys.stderr)
+        return 2
 
     sat = args.rate
     if sat is None:
@@ -98,13 +117,30 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.load * sat
     rows = []
     for minutes in (float(x) for x in args.durations.split(",")):
-        runs = [
-            _in_worker((rate, 60.0 * minutes, args.users, args.aps, args.seed)) for _ in range(args.repeats)
-        ]
-        best = min(runs, key=lambda r: r["wall_s"])
+        job = (rate, 60.0 * minutes, args.users, args.aps, args.seed)
+        runs, base = [], []
+        for _ in range(args.repeats):
+            if args.baseline:
+                base.append(_in_worker(job, args.baseline))
+            runs.append(_in_worker(job))
+        best = dict(min(runs, key=lambda r: r["wall_s"]))
+        best["cpu_s"] = min(r["cpu_s"] for r in runs)
+        best["cpu_ms_per_task"] = 1000.0 * best["cpu_s"] / max(1, best["tasks"])
+        if base:
+            b_wall, b_cpu = min(r["wall_s"] for r in base), min(r["cpu_s"] for r in base)
+            if base[0]["tasks"] != best["tasks"] or base[0]["mean_latency_s"] != best["mean_latency_s"]:
+                print(f"warning: the baseline simulated a different run at {minutes:g} min", file=sys.stderr)
+            best["base_wall_s"] = b_wall
+            best["base_cpu_s"] = b_cpu
+            best["speedup_wall"] = b_wall / best["wall_s"]
+            best["speedup_cpu"] = b_cpu / best["cpu_s"]
         rows.append(best)
+        print(
+            "done:", {k: round(v, 4) if isinstance(v, float) else v for k, v in best.items()}, file=sys.stderr
+        )
     df = pd.DataFrame(rows)
-    print(f"greedy saturation rate: {sat:g} tasks/s (lowest swept rate that saturated); load {args.load:.0%}")
+    how = "given with --rate" if args.rate is not None else "lowest swept rate that saturated"
+    print(f"greedy saturation rate: {sat:g} tasks/s ({how}); load {args.load:.0%}")
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("command:", shlex.join([sys.executable, *sys.argv]))
     return 0

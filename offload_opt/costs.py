@@ -261,8 +261,9 @@ class CostTables:
         ]
         for ap_id in inst.links_of_user[user.id]:
             ap: AP = inst.ap_by_id[ap_id]
+            group_of_model = ap.group_of_model  # a property that builds the groups: once per AP
             for s in ap.servers:
-                group = ap.group_of_model[s.model]
+                group = group_of_model[s.model]
                 res = self._server_slots.get((ap.id, group.id))
                 if res is None:
                     res = tuple(server_resource(ap.id, group.id, k) for k in range(group.slots))

@@ -103,15 +103,18 @@ def evaluate(costs: CostTables, solution: Solution) -> Evaluation:
     """Judge ``solution`` on ``costs``; never raises on a bad solution, lists violations instead."""
     sense = costs.objective.sense
     violations: list[str] = []
-    assignments: dict[int, Assignment] = {}
-    for i, d in enumerate(solution.decisions):
-        single = Solution((d,), ())
-        try:
-            got = decisions_to_assignments(costs, single)
-        except InputError as exc:
-            violations.append(str(exc).replace("decisions[0]", f"decisions[{i}]", 1))
-            continue
-        assignments.update(got)
+    try:  # every decision is checked on its own, so all valid => one call gives the same assignments
+        assignments = decisions_to_assignments(costs, solution)
+    except InputError:  # list every bad decision, not only the first
+        assignments = {}
+        for i, d in enumerate(solution.decisions):
+            single = Solution((d,), ())
+            try:
+                got = decisions_to_assignments(costs, single)
+            except InputError as exc:
+                violations.append(str(exc).replace("decisions[0]", f"decisions[{i}]", 1))
+                continue
+            assignments.update(got)
     decided = {costs.tasks[ti].id for ti in assignments} | {d.task for d in solution.decisions}
     for t in costs.tasks:
         if t.id not in decided:

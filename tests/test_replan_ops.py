@@ -20,7 +20,15 @@ from offload_opt import evaluate, generate
 from offload_opt.catalogue import ENV_VAR
 from offload_opt.evaluator import Evaluation
 from offload_opt.sim import simulate
-from offload_opt.sim.engine import HOLD_OP, EpochRule, SimResult, _ExecCosts, _hold_decision, _Simulator
+from offload_opt.sim.engine import (
+    HOLD_OP,
+    EpochRule,
+    SimResult,
+    _ExecCosts,
+    _hold_costs,
+    _hold_decision,
+    _Simulator,
+)
 from offload_opt.solution import Sequence, Solution
 
 # a run with queues (one slot per GPU) in which re-planning moves ops of started tasks
@@ -56,7 +64,8 @@ def _gated_history(res: SimResult) -> Evaluation:
             out.append(str(row.key))
         seqs.append(Sequence(str(r), tuple(out)))
     decisions = res.solution.decisions + tuple(_hold_decision(h, r) for h, r, *_ in holds)
-    return evaluate(_ExecCosts(res.instance, holds), Solution(decisions, tuple(seqs)))
+    costs = _ExecCosts(res.instance, tuple(_hold_costs(*h) for h in holds))
+    return evaluate(costs, Solution(decisions, tuple(seqs)))
 
 
 def _assert_history_exact(res: SimResult) -> None:

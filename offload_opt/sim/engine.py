@@ -10,7 +10,10 @@ and for the epoch (nothing of a batch starts before its decision is made).
 Because every activity of a batch is sequenced after everything committed
 before it, the committed activities' times never change, so evaluating only
 the batch (plus the holds) gives exactly the times the evaluator would give
-to the whole history (tests/test_simulate.py checks this).
+to the whole history (tests/test_simulate.py checks this). Of the committed
+transfers on a channel only those next to the batch's are evaluated
+(``_Holds``: the rest keep their times either way), which keeps the cost of an
+arrival independent of how many answers are scheduled ahead.
 
 Epoch rules (``epoch``):
 
@@ -50,6 +53,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,10 +66,13 @@ import pandas as pd
 from offload_opt._serde import InputError
 from offload_opt.costs import (
     CostTables,
+    Flow,
     Mode,
     Op,
     Option,
     TaskCosts,
+    Transfer,
+    _Site,
     channel_resource,
     device_resource,
     server_resource,
@@ -220,24 +228,84 @@ def _options_text(d: TaskDecision) -> str:
 
 
 class _ExecCosts(CostTables):
-    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state."""
+    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state.
 
-    def __init__(self, instance: Instance, holds: list[tuple[str, str, float, float]]):
-        """``holds``: (task id, resource, ready_s, duration_s) of each hold."""
+    Each task's ops get options only where its decision places one of them (``decisions``): the
+    evaluator reads no other option, and the options it reads are built by the same code from the
+    same values, so the times and metrics are those of the full tables at a fraction of the cost.
+    ``cache`` (the simulator's) keeps each task's tables (per set of places), each user's sites and
+    each flow's transfer between two nodes between the passes of one execution and between epochs:
+    every execution instance is the network with other tasks, in the same frame (origin 0), so
+    they come out the same each time; reusing them changes no number.
+    """
+
+    def __init__(
+        self,
+        instance: Instance,
+        holds: tuple[TaskCosts, ...],
+        cache: _ExecCache | None = None,
+        decisions: list[TaskDecision] | None = None,
+    ):
+        """``holds``: the tables of the hold tasks (``_hold_costs``)."""
+        self._cache = cache if cache is not None else _ExecCache()
+        self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
+        self._only: frozenset[tuple[str, str | None]] | None = None
         super().__init__(
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
-        extra = tuple(
-            TaskCosts(
-                tid,
-                None,
-                ready_s,
-                None,
-                (Mode(HOLD_OP, (Op(HOLD_OP, (Option(f"hold:{res}", None, (res,), dur_s, 1.0, 0.0),)),), ()),),
-            )
-            for tid, res, ready_s, dur_s in holds
-        )
-        self.tasks = self.tasks + extra
+        self.tasks = self.tasks + holds
+
+    def _wireless_task(self, task: Task) -> TaskCosts:
+        only = self._places.get(task.id)
+        got = self._cache.tasks.get(task.id)
+        if got is not None and got[0] is task and got[1] == only:
+            return got[2]
+        self._only = only
+        try:
+            tc = super()._wireless_task(task)
+        finally:
+            self._only = None
+        self._cache.tasks[task.id] = (task, only, tc)
+        return tc
+
+    def transfer(self, flow: Flow, src_node: str, dst_node: str) -> Transfer:
+        key = (flow, src_node, dst_node)
+        got = self._cache.transfers.get(key)
+        if got is None:
+            if len(self._cache.transfers) > 100_000:  # flows of tasks long executed
+                self._cache.transfers.clear()
+            got = self._cache.transfers[key] = super().transfer(flow, src_node, dst_node)
+        return got
+
+    def _sites(self, user_id: str) -> tuple[_Site, ...]:
+        sites = self._cache.sites.get(user_id)
+        if sites is None:
+            sites = self._cache.sites[user_id] = super()._sites(user_id)
+        if self._only is not None:
+            return tuple(s for s in sites if (s.node, s.model) in self._only)
+        return sites
+
+
+@dataclass
+class _ExecCache:
+    """What the execution tables of one simulation reuse (see ``_ExecCosts``)."""
+
+    tasks: dict[str, tuple[Task, frozenset[tuple[str, str | None]] | None, TaskCosts]] = field(
+        default_factory=dict
+    )
+    sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
+    transfers: dict[tuple[Flow, str, str], Transfer] = field(default_factory=dict)
+
+
+def _hold_costs(tid: str, res: str, ready_s: float, dur_s: float) -> TaskCosts:
+    """The tables of a hold: one op on ``res`` of ``dur_s``, not before ``ready_s``."""
+    return TaskCosts(
+        tid,
+        None,
+        ready_s,
+        None,
+        (Mode(HOLD_OP, (Op(HOLD_OP, (Option(f"hold:{res}", None, (res,), dur_s, 1.0, 0.0),)),), ()),),
+    )
 
 
 class _PlanCosts(CostTables):
@@ -328,29 +396,6 @@ def _fit(
         lo = k
         if k != p:  # the later ones' times were computed with this one in the way: keep them for now
             return out + [max(q, lo) for q in pos[i + 1 :]]
-    return out
-
-
-def _interleave(
-    fixed: list[tuple[float, float, str]],
-    keys: list[str],
-    pos: list[int],
-    gate: str,
-    gate_at: int = 0,
-    expand: dict[str, list[str]] | None = None,
-) -> list[str]:
-    """Frozen holds in time order with ``keys[i]`` placed before ``fixed[pos[i]]``; the gate before
-    keys[gate_at]; a key in ``expand`` stands for its list of entries (a pinned activity)."""
-    out: list[str] = []
-    j = 0
-    for i, key in enumerate(keys):
-        while j < pos[i]:
-            out.append(fixed[j][2])
-            j += 1
-        if i == gate_at:
-            out.append(gate)
-        out.extend(expand[key] if expand and key in expand else (key,))
-    out.extend(f[2] for f in fixed[j:])
     return out
 
 
@@ -476,6 +521,257 @@ def simulate(
     return SimResult(rows, acts, summary, config, history, sim.history_solution(policy), revisions)
 
 
+class _Holds:
+    """The hold tasks of one execution (``_Simulator._execute``): which frozen transfers it includes.
+
+    A device or server slot used by the batch gets one hold (busy until it is free and the epoch),
+    each channel a zero-length gate at the epoch before the batch's first transfer, and the frozen
+    transfers on each channel stand as holds of their own length. Only the frozen transfers next to
+    a transfer of the batch (just before or after its place) are included, plus any a pushed one
+    would push in turn: every other one keeps its own time in the evaluation of all of them, since
+    a frozen transfer that is not pushed never overlaps the next one (checked here: if any pair of
+    consecutive frozen transfers would, every frozen transfer is included), so leaving it out
+    changes no time of the batch's activities; it only saves the evaluator timing dozens of
+    committed answers per arrival. ``include_pushed`` checks this on each evaluation.
+
+    Activities that keep their times (``pinned``: started when their task was re-planned in parts)
+    are placed as they are, each behind a zero-length hold at its start (or, of a task not in the
+    batch, as a hold of its own length); the gates precede the first activity not pinned. On a
+    channel they are keys like the batch's, so the frozen transfers next to them are included too.
+    """
+
+    def __init__(
+        self,
+        sim: _Simulator,
+        other: dict[str, list[str]],
+        chans: dict[str, list[str]],
+        fixed: dict[str, list[tuple[float, float, str]]],
+        not_before_s: float,
+        pinned: dict[str, ActivityTime] | None = None,
+        own: frozenset[str] = frozenset(),
+    ):
+        """``pinned``: activities in the sequences that keep their times (``_Simulator._execute``);
+        ``own``: the ids of the batch's tasks (a pinned activity of another task stands as a hold)."""
+        self.sim = sim
+        self.fixed = fixed
+        self.chans = chans
+        self.base: list[tuple[str, str, float, float]] = []
+        self.expand: dict[str, list[str]] = {}  # pinned key -> its entries in the sequence
+        self.measure: dict[str, str] = {}  # pinned key -> the entry that carries its time
+        if pinned:
+            present = {k for v in (*other.values(), *chans.values()) for k in v}
+            for key, a in pinned.items():
+                if key not in present:
+                    continue
+                assert a.resource is not None
+                h = sim._hold_id()
+                if a.task in own:  # a zero-length hold at its start, then the activity itself
+                    self.base.append((h, a.resource, a.start_s, 0.0))
+                    self.expand[key], self.measure[key] = [f"{h}/{HOLD_OP}", key], key
+                else:  # a hold of its own length in its place
+                    self.base.append((h, a.resource, a.start_s, a.end_s - a.start_s))
+                    self.expand[key] = [f"{h}/{HOLD_OP}"]
+                    self.measure[key] = self.expand[key][0]
+        self.seq: dict[str, list[str]] = {}
+        for r, keys in other.items():  # pinned entries as they are, the gate before the first other one
+            out: list[str] = []
+            gated = False
+            for k in keys:
+                if k in self.expand:
+                    out.extend(self.expand[k])
+                    continue
+                if not gated:
+                    h = sim._hold_id()
+                    self.base.append((h, r, max(sim.base_free.get(r, 0.0), not_before_s), 0.0))
+                    out.append(f"{h}/{HOLD_OP}")
+                    gated = True
+                out.append(k)
+            self.seq[r] = out
+        self.gate: dict[str, str] = {}
+        self.gate_at: dict[str, int] = {}  # channel -> index of the key the gate precedes (not pinned)
+        for r, keys in chans.items():
+            self.gate_at[r] = next((i for i, k in enumerate(keys) if k not in self.expand), len(keys))
+            if self.gate_at[r] < len(keys):
+                g = sim._hold_id()
+                self.base.append((g, r, not_before_s, 0.0))
+                self.gate[r] = f"{g}/{HOLD_OP}"
+        self.ids: dict[str, dict[int, str]] = {r: {} for r in chans}  # frozen index -> its hold id
+        self.built: dict[str, tuple[TaskCosts, TaskDecision]] = {}  # hold id -> its tables and decision
+        self.included: dict[str, set[int]] = {r: set() for r in chans}
+        for r, fx in fixed.items():  # a frozen transfer that would push the next one: include them all
+            if any(s0 + (e0 - s0) > s1 for (s0, e0, _), (s1, _, _) in itertools.pairwise(fx)):
+                self.included[r].update(range(len(fx)))
+
+    def _key(self, r: str, j: int) -> str:
+        h = self.ids[r].get(j)
+        if h is None:
+            h = self.ids[r][j] = self.sim._hold_id()
+        return f"{h}/{HOLD_OP}"
+
+    def include_neighbours(self, r: str, pos: list[int]) -> None:
+        n = len(self.fixed[r])
+        self.included[r].update(j for p in pos for j in (p - 1, p) if 0 <= j < n)
+
+    def unmodelled_pushes(self, ev: Evaluation) -> dict[str, int]:
+        """Channel -> the first left-out frozen transfer that a pushed included one would push.
+
+        Where there is none, ``ev`` gives every activity the time of the evaluation with every
+        frozen transfer (see the class docstring); where there is one, the times of what follows
+        it on its channel, and of everything sequenced after that, may differ (``tainted``).
+        """
+        out: dict[str, int] = {}
+        for r, inc in self.included.items():
+            fx = self.fixed[r]
+            for j in sorted(inc):
+                k = j + 1
+                if k < len(fx) and k not in inc and ev.schedule[self._key(r, j)].end_s > fx[k][0]:
+                    out[r] = k
+                    break
+        return out
+
+    def tainted(
+        self, pushes: dict[str, int], pos: dict[str, list[int]], sequences: tuple[Sequence, ...]
+    ) -> set[str]:
+        """Tasks of the batch whose times may differ from the evaluation with every frozen transfer.
+
+        A left-out frozen transfer ``k`` that would be pushed delays what follows it on its channel:
+        the transfers of the batch placed after it (``pos > k``). Their tasks are taken whole, and so
+        is every task with an activity sequenced after one of a taken task on any resource.
+        """
+        out = {
+            key.split("/", 1)[0]
+            for r, k in pushes.items()
+            for key, p in zip(self.chans[r], pos[r], strict=True)
+            if p > k
+        }
+        grown = bool(out)
+        while grown:
+            grown = False
+            for seq in sequences:
+                hit = False
+                for key in seq.activities:
+                    t = key.split("/", 1)[0]
+                    if t in out:
+                        hit = True
+                    elif hit and not t.startswith("~hold"):
+                        out.add(t)
+                        grown = True
+        return out
+
+    def include_pushed(self, ev: Evaluation) -> None:
+        """Include the frozen transfers a pushed one would push (then evaluate again).
+
+        The chain a pushed transfer starts is followed with the evaluator's arithmetic (start = the
+        later of its own start and the previous end, end = start + length) to include it in one go;
+        whether that was enough is checked on the next evaluation like the first time.
+        """
+        for r, inc in self.included.items():
+            fx = self.fixed[r]
+            for j in sorted(inc):
+                k = j + 1
+                if k >= len(fx) or k in inc:
+                    continue
+                end = ev.schedule[self._key(r, j)].end_s
+                while k < len(fx) and k not in inc and end > fx[k][0]:
+                    inc.add(k)
+                    end = end + (fx[k][1] - fx[k][0])  # pushed: starts at the previous end
+                    k += 1
+
+    def frozen_keys(self) -> list[tuple[str, int, str]]:
+        """(channel, frozen index, hold key) of every included frozen transfer."""
+        return [(r, j, self._key(r, j)) for r, inc in self.included.items() for j in sorted(inc)]
+
+    def _all(self) -> list[tuple[str, str, float, float]]:
+        """(task id, resource, ready_s, duration_s) of every hold included now."""
+        out = list(self.base)
+        for r, j, key in self.frozen_keys():
+            start, end, _ = self.fixed[r][j]
+            out.append((key.split("/", 1)[0], r, start, end - start))
+        return out
+
+    def _built(self, hold: tuple[str, str, float, float]) -> tuple[TaskCosts, TaskDecision]:
+        got = self.built.get(hold[0])
+        if got is None:  # built once per execution, reused by its passes
+            got = self.built[hold[0]] = (_hold_costs(*hold), _hold_decision(hold[0], hold[1]))
+        return got
+
+    def costs(self) -> tuple[TaskCosts, ...]:
+        return tuple(self._built(h)[0] for h in self._all())
+
+    def decisions(self) -> tuple[TaskDecision, ...]:
+        return tuple(self._built(h)[1] for h in self._all())
+
+    def sequences(self, pos: dict[str, list[int]]) -> tuple[Sequence, ...]:
+        seq = dict(self.seq)
+        for r, keys in self.chans.items():
+            inc = sorted(self.included[r])
+            out: list[str] = []
+            q = 0
+            for i, key in enumerate(keys):  # keys[i] before fixed[pos[i]], the gate before keys[gate_at]
+                while q < len(inc) and inc[q] < pos[r][i]:
+                    out.append(self._key(r, inc[q]))
+                    q += 1
+                if i == self.gate_at[r]:
+                    out.append(self.gate[r])
+                out.extend(self.expand.get(key, (key,)))
+            out.extend(self._key(r, j) for j in inc[q:])
+            seq[r] = out
+        return tuple(Sequence(r, tuple(v)) for r, v in sorted(seq.items()))
+
+
+def _with_fields(inst: Instance, **changes: Any) -> Instance:
+    """``inst`` with some of ``aps``, ``channels`` and ``tasks`` replaced, without re-validating it whole.
+
+    The simulator derives an instance per epoch from the validated network: new backlogs and busy
+    times (each GPU, server and channel validated by its own constructor) and tasks from the
+    network's validated templates with a new release and deadline (validated by ``Task``). None of
+    these changes a reference the whole-instance checks (``Instance._check_references``) look at,
+    so re-running them per arrival (a third of the old per-task cost of building the instance)
+    would only repeat them. Cached lookups are recomputed on use, except those over fields never
+    replaced here (users, models, speeds, links), which are carried over.
+    """
+    bad = set(changes) - {"aps", "channels", "tasks"}
+    if bad:
+        raise ValueError(f"_with_fields: {sorted(bad)[0]} must go through Instance.replace")
+    new = _replaced(inst, **changes)
+    for name in ("user_by_id", "model_by_id", "speed_of", "links_of_user"):  # unchanged fields' lookups
+        if name in inst.__dict__:
+            new.__dict__[name] = inst.__dict__[name]
+    return new
+
+
+def _replaced(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` of a frozen instance dataclass without re-running its constructor's checks.
+
+    For the per-epoch copies in ``_planning_instance`` only: each new value is derived from
+    validated ones so that it is valid by construction (a backlog or busy time ``max(0, .)``, a
+    release ``max(0, .)``, a deadline kept only while positive). Copying skips a constructor and
+    its checks per GPU, channel and task at every arrival; the values are those ``replace`` gives.
+    """
+    new = object.__new__(type(obj))
+    cached = _cached_properties(type(obj))
+    new.__dict__.update((k, v) for k, v in obj.__dict__.items() if k not in cached)  # recomputed on use
+    for name, value in changes.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
+_CACHED_PROPERTIES: dict[type, frozenset[str]] = {}
+
+
+def _cached_properties(cls: type) -> frozenset[str]:
+    """Names of ``cls``'s ``functools.cached_property`` attributes (values a copy must not inherit)."""
+    names = _CACHED_PROPERTIES.get(cls)
+    if names is None:
+        names = _CACHED_PROPERTIES[cls] = frozenset(
+            name
+            for klass in cls.__mro__
+            for name, v in vars(klass).items()
+            if isinstance(v, functools.cached_property)
+        )
+    return names
+
+
 class _Simulator:
     """The event loop: epochs, planning on the committed state, execution on actual values."""
 
@@ -516,6 +812,17 @@ class _Simulator:
         self.decided: dict[str, _Decided] = {}
         self.n_epochs = 0
         self.hold_count = 0
+        for lookup in ("user_by_id", "model_by_id", "speed_of", "links_of_user"):  # kept by _with_fields
+            getattr(net, lookup)
+        # names used at every epoch, built once: each AP's slot groups with their slot resources,
+        # each user's node and device, and the slot group of each (AP, model)
+        self.slots_of_ap = {
+            ap.id: [(g.id, [server_resource(ap.id, g.id, k) for k in range(g.slots)]) for g in ap.slot_groups]
+            for ap in net.aps
+        }
+        self.user_devices = [(user_node(u.id), device_resource(u.id)) for u in net.users]
+        self.group_of = {(ap.id, m): g.id for ap in net.aps for m, g in ap.group_of_model.items()}
+        self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
 
     # -- the loop --
 
@@ -634,9 +941,7 @@ class _Simulator:
         free = self.base_free
         plan_inst, slot_map = self._planning_instance(pending, origin, free, chan_kept)
         device_free = {
-            user_node(u.id): free[device_resource(u.id)] - origin
-            for u in self.net.users
-            if free.get(device_resource(u.id), 0.0) > origin
+            node: free[dev] - origin for node, dev in self.user_devices if free.get(dev, 0.0) > origin
         }
         plan_costs = _PlanCosts(plan_inst, device_free, partial, origin)
         res = solve(
@@ -648,7 +953,7 @@ class _Simulator:
         t_dec = t + charge
         predicted = {m.task: m for m in res.evaluation.tasks}
         decisions = [
-            _with_running(_remap_decision(d, slot_map, self.net), partial.get(d.task))
+            _with_running(_remap_decision(d, slot_map, self.group_of), partial.get(d.task))
             for d in res.solution.decisions
         ]
         new_seq = {
@@ -736,94 +1041,54 @@ class _Simulator:
         they are exempt from the gate, which precedes the first activity not pinned, and are
         checked to keep their times exactly.
         """
-        holds: list[tuple[str, str, float, float]] = []
-        expand: dict[str, list[str]] = {}  # pinned key -> its entries in the sequence
-        measure: dict[str, str] = {}  # pinned key -> the entry that carries its time
-        if pinned:
-            own = {t.id for t in tasks}
-            present = {k for v in (*other.values(), *chans.values()) for k in v}
-            for key, a in pinned.items():
-                if key not in present:
-                    continue
-                assert a.resource is not None
-                h = self._hold_id()
-                if a.task in own:
-                    holds.append((h, a.resource, a.start_s, 0.0))
-                    expand[key], measure[key] = [f"{h}/{HOLD_OP}", key], key
-                else:
-                    holds.append((h, a.resource, a.start_s, a.end_s - a.start_s))
-                    expand[key] = [f"{h}/{HOLD_OP}"]
-                    measure[key] = expand[key][0]
-        seq: dict[str, list[str]] = {}
-        for r, keys in other.items():
-            out: list[str] = []
-            gated = False
-            for k in keys:
-                if k in expand:
-                    out.extend(expand[k])
-                    continue
-                if not gated:
-                    h = self._hold_id()
-                    holds.append((h, r, max(self.base_free.get(r, 0.0), not_before_s), 0.0))
-                    out.append(f"{h}/{HOLD_OP}")
-                    gated = True
-                out.append(k)
-            seq[r] = out
         fixed: dict[str, list[tuple[float, float, str]]] = {}
         pos: dict[str, list[int]] = {}
-        gate: dict[str, str] = {}
-        gate_at: dict[str, int] = {}
+        for r in chans:
+            fixed[r] = [f for f in self.chan_frozen.get(r, []) if f[1] > not_before_s]
+        holds = _Holds(self, other, chans, fixed, not_before_s, pinned, frozenset(t.id for t in tasks))
         for r, keys in chans.items():
-            frozen = [f for f in self.chan_frozen.get(r, []) if f[1] > not_before_s]
-            fx = []
-            for start, end, _ in frozen:
-                h = self._hold_id()
-                holds.append((h, r, start, end - start))
-                fx.append((start, end, f"{h}/{HOLD_OP}"))
-            fixed[r] = fx
-            gate_at[r] = next((i for i, k in enumerate(keys) if k not in expand), len(keys))
-            if gate_at[r] < len(keys):
-                g = self._hold_id()
-                holds.append((g, r, not_before_s, 0.0))
-                gate[r] = f"{g}/{HOLD_OP}"
-            else:
-                gate[r] = ""
             init = [
                 (pinned[k].start_s, pinned[k].end_s - pinned[k].start_s)
-                if pinned and k in expand
+                if pinned and k in holds.expand
                 else (not_before_s, 0.0)
                 for k in keys
             ]
-            pos[r] = _fit(init, fx, [0] * len(keys))
-        inst = self.net.replace(tasks=tuple(tasks))
-        costs = _ExecCosts(inst, holds)
-        hold_decisions = [_hold_decision(h[0], h[1]) for h in holds]
+            pos[r] = _fit(init, fixed[r], [0] * len(keys))
+        inst = _with_fields(self.net, tasks=tuple(tasks))
         for _ in range(10_000):
-            for r, keys in chans.items():
-                seq[r] = _interleave(fixed[r], keys, pos[r], gate[r], gate_at[r], expand)
-            sol = Solution(
-                tuple(decisions) + tuple(hold_decisions),
-                tuple(Sequence(r, tuple(v)) for r, v in sorted(seq.items())),
-            )
-            ev = evaluate(costs, sol)
-            if not ev.tasks:
-                raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
-            moved = False
-            for r, keys in chans.items():
-                acts = [ev.schedule[measure.get(k, k)] for k in keys]
-                times = [(a.start_s, a.end_s - a.start_s) for a in acts]
-                new_pos = _fit(times, fixed[r], pos[r])
-                if new_pos != pos[r]:
-                    pos[r], moved = new_pos, True
+            for r in chans:
+                holds.include_neighbours(r, pos[r])
+            while True:  # until the times this pass uses are those of the evaluation with every hold
+                costs = _ExecCosts(inst, holds.costs(), self.exec_cache, decisions)
+                sol = Solution(tuple(decisions) + holds.decisions(), holds.sequences(pos))
+                ev = evaluate(costs, sol)
+                if not ev.tasks:
+                    raise RuntimeError(f"execution at t={not_before_s!r} s failed: {ev.violations[0]}")
+                new_pos: dict[str, list[int]] = {}
+                used: set[str] = set()  # tasks whose transfer times _fit reads
+                for r, keys in chans.items():
+                    acts = [ev.schedule[holds.measure.get(k, k)] for k in keys]
+                    times = [(a.start_s, a.end_s - a.start_s) for a in acts]
+                    new_pos[r] = _fit(times, fixed[r], pos[r])
+                    n_used = next(
+                        (i + 1 for i, (a, b) in enumerate(zip(new_pos[r], pos[r], strict=True)) if a != b),
+                        len(keys),
+                    )
+                    used.update(k.split("/", 1)[0] for k in keys[:n_used])
+                pushes = holds.unmodelled_pushes(ev)
+                if not pushes or not used & holds.tainted(pushes, pos, sol.sequences):
+                    break
+                holds.include_pushed(ev)
+            moved = new_pos != pos
+            pos = new_pos
             if not moved:
                 break
         else:  # pragma: no cover - each pass only moves transfers later, so this ends
             raise RuntimeError("execution: fitting transfers into the channel did not settle")
-        for r in chans:
-            for start, _, key in fixed[r]:
-                if ev.schedule[key].start_s != start:
-                    raise RuntimeError(f"execution: frozen transfer on {r} moved ({key})")
-        for key, entry in measure.items():
+        for r, j, key in holds.frozen_keys():
+            if ev.schedule[key].start_s != fixed[r][j][0]:
+                raise RuntimeError(f"execution: frozen transfer on {r} moved ({key})")
+        for key, entry in holds.measure.items():
             if ev.schedule[entry].start_s != pinned[key].start_s:  # type: ignore[index]
                 raise RuntimeError(f"execution: started activity {key!r} moved")
         return ev
@@ -831,6 +1096,7 @@ class _Simulator:
     def _freeze(self, decided: list[_Decided]) -> None:
         """Make these tasks' activities (as last executed) part of the committed state for good."""
         for d in decided:
+            self.exec_cache.tasks.pop(d.arrival.task.id, None)  # never executed again
             for a in self.last_times[d.arrival.task.id]:
                 if a.resource is None:
                     continue
@@ -889,35 +1155,32 @@ class _Simulator:
                 frozen = sorted(frozen + chan_kept[channel_resource(c.id)])
             busy = _channel_free_s(frozen, max(origin, c.busy_until_s))
             busy = max(0.0, busy - origin)  # the planning frame: the epoch is 0
-            channels.append(dataclasses.replace(c, busy_until_s=busy) if busy != c.busy_until_s else c)
+            channels.append(_replaced(c, busy_until_s=busy) if busy != c.busy_until_s else c)
         slot_map: dict[str, str] = {}
         aps: list[AP] = []
         for ap in self.net.aps:
             backlogs: dict[str, float] = {}
-            for grp in ap.slot_groups:
-                slots = [server_resource(ap.id, grp.id, k) for k in range(grp.slots)]
-                order = sorted(range(grp.slots), key=lambda k: (free.get(slots[k], 0.0), k))
+            for gid, slots in self.slots_of_ap[ap.id]:
+                order = sorted(range(len(slots)), key=lambda k: (free.get(slots[k], 0.0), k))
                 for j, k in enumerate(order):
                     slot_map[slots[j]] = slots[k]
-                backlogs[grp.id] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
+                backlogs[gid] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
             if ap.gpus:
                 gpus = tuple(
-                    dataclasses.replace(g, queue_backlog_s=backlogs[g.id])
-                    if backlogs[g.id] != g.queue_backlog_s
-                    else g
+                    _replaced(g, queue_backlog_s=backlogs[g.id]) if backlogs[g.id] != g.queue_backlog_s else g
                     for g in ap.gpus
                 )
                 changed = any(a is not b for a, b in zip(gpus, ap.gpus, strict=True))
-                aps.append(dataclasses.replace(ap, gpus=gpus) if changed else ap)
+                aps.append(_replaced(ap, gpus=gpus) if changed else ap)
             else:
                 servers = tuple(
-                    dataclasses.replace(s, queue_backlog_s=backlogs[s.model])
+                    _replaced(s, queue_backlog_s=backlogs[s.model])
                     if backlogs[s.model] != s.queue_backlog_s
                     else s
                     for s in ap.servers
                 )
                 changed = any(a is not b for a, b in zip(servers, ap.servers, strict=True))
-                aps.append(dataclasses.replace(ap, servers=servers) if changed else ap)
+                aps.append(_replaced(ap, servers=servers) if changed else ap)
         tasks = []
         for a in pending:
             task = a.task
@@ -925,8 +1188,8 @@ class _Simulator:
             deadline = None
             if task.deadline_s is not None and task.deadline_s - waited > 0:
                 deadline = task.deadline_s - waited
-            tasks.append(dataclasses.replace(task, release_s=max(0.0, -waited), deadline_s=deadline))
-        return self.net.replace(aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
+            tasks.append(_replaced(task, release_s=max(0.0, -waited), deadline_s=deadline))
+        return _with_fields(self.net, aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
 
     # -- results --
 
@@ -1022,13 +1285,18 @@ def _moved_ops(before: TaskDecision, after: TaskDecision) -> int:
     return sum(was.get(p.op) != (p.node, p.model) for p in after.placements)
 
 
-def _remap_decision(d: TaskDecision, slot_map: dict[str, str], net: Instance) -> TaskDecision:
-    """The planner's slot numbers turned into the actual slots (used in order of their free time)."""
+def _remap_decision(
+    d: TaskDecision, slot_map: dict[str, str], group_of: dict[tuple[str, str], str]
+) -> TaskDecision:
+    """The planner's slot numbers turned into the actual slots (used in order of their free time).
+
+    ``group_of``: (AP id, model) -> the id of the slot group the model runs in (``AP.group_of_model``).
+    """
     out = []
     for p in d.placements:
         if p.node.startswith("ap:") and p.model is not None:
-            ap = net.ap_by_id[p.node.removeprefix("ap:")]
-            res = slot_map.get(server_resource(ap.id, ap.group_of_model[p.model].id, p.slot))
+            ap_id = p.node.removeprefix("ap:")
+            res = slot_map.get(server_resource(ap_id, group_of[(ap_id, p.model)], p.slot))
             if res is not None:
                 p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
         out.append(p)
