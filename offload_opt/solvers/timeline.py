@@ -211,6 +211,7 @@ class Engine:
         self.state: list[TaskState | None] = [None] * len(costs.tasks)  # None: not begun
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}
+        self._quality_memo: dict[tuple[int, int, tuple[int, ...]], float] = {}  # see task_quality
         self.makespan_objective = costs.objective.kind == "makespan"
         self.explicit = costs.instance.is_explicit  # explicit-cost form: no devices, no wireless hops
         obj = costs.objective
@@ -378,10 +379,17 @@ class Engine:
             recs.append((key, None, ready_s, end, -1))
             return end
         tl = self.tl
-        t, pos = tl.earliest(ch, ready_s, tr.duration_s)
+        line = tl._lines.get(ch)
+        if tl._floor and ch in tl._floor:
+            t, pos = tl.earliest(ch, ready_s, tr.duration_s)
+        elif line is None:  # Timelines.earliest's answers with no gap to search, inlined
+            t, pos = ready_s, 0
+        elif not line[1] or ready_s >= line[1][-1]:
+            t, pos = ready_s, len(line[1])
+        else:
+            t, pos = tl.earliest(ch, ready_s, tr.duration_s)
         end = t + tr.duration_s
-        line = tl._lines.get(ch)  # Timelines.insert, inlined (hot in the searches)
-        if line is None:
+        if line is None:  # Timelines.insert, inlined (hot in the searches)
             line = tl._lines[ch] = ([], [], [])
         line[0].insert(pos, t)
         line[1].insert(pos, end)
@@ -421,8 +429,17 @@ class Engine:
         dur = opt.duration_s
         if resource is None:
             best_t, best_pos, resource = math.inf, 0, opt.resources[0]
+            lines, floors = tl._lines, tl._floor
             for r in opt.resources:
-                t, pos = tl.earliest(r, ready, dur)
+                line = lines.get(r)
+                if floors and r in floors:
+                    t, pos = tl.earliest(r, ready, dur)
+                elif line is None:  # Timelines.earliest's answers with no gap to search, inlined
+                    t, pos = ready, 0
+                elif not line[1] or ready >= line[1][-1]:
+                    t, pos = ready, len(line[1])
+                else:
+                    t, pos = tl.earliest(r, ready, dur)
                 if t < best_t:
                     best_t, best_pos, resource = t, pos, r
                     if t <= ready:
@@ -662,22 +679,28 @@ class Engine:
         return out - task.release_s
 
     def task_quality(self, ti: int) -> float:
+        """``costs.task_quality`` of the task's current mode and options (memoised on them: the
+        searches ask it again and again for the same choices)."""
         st = self.state[ti]
         assert st is not None
-        mode = self.tasks[ti].modes[st.mode]
-        return self.costs.task_quality(mode, [mode.ops[i].options[j] for i, j in enumerate(st.opts)])
+        key = (ti, st.mode, tuple(st.opts))
+        q = self._quality_memo.get(key)
+        if q is None:
+            mode = self.tasks[ti].modes[st.mode]
+            opts = [mode.ops[i].options[j] for i, j in enumerate(st.opts)]
+            q = self._quality_memo[key] = self.costs.task_quality(mode, opts)
+        return q
 
     def task_reward(self, ti: int) -> float:
         return self.costs.task_reward(self.task_quality(ti), self.latency_s(ti))
 
     def task_value(self, ti: int) -> float:
         """The task's reward minus the deadline penalty (maximised by the searches)."""
-        v = self.task_reward(ti)
+        lat = self.latency_s(ti)
+        v = self.costs.task_reward(self.task_quality(ti), lat)
         d = self.tasks[ti].deadline_s
-        if d is not None:
-            lat = self.latency_s(ti)
-            if lat > d:
-                v -= self.deadline_penalty * (lat - d)
+        if d is not None and lat > d:
+            v -= self.deadline_penalty * (lat - d)
         return v
 
     def task_end_s(self, ti: int) -> float:
