@@ -3,8 +3,9 @@
 Run ``python benchmarks/bench_deadlines.py`` (``--help`` for the knobs). On
 ``generate("default", seed=s, users=u, aps=2, deadline_s=d, slots=k)`` over
 the grid of users, seeds, deadlines and GPU slots, every instance is solved
-by ``greedy`` (spt) and ``alns`` (defaults: deterministic budgets); where
-either misses a deadline, the MIP is run (``--mip-time-limit``, 20 s) to say
+by each heuristic of ``--heuristics`` (default ``greedy,alns``; e.g.
+``--heuristics local-search,alns,greedy``; defaults: deterministic budgets);
+where any of them misses a deadline, the MIP is run (``--mip-time-limit``, 20 s) to say
 whether a deadline-feasible schedule exists (``feasible``: found one, proven
 optimal or not; ``infeasible``: proven none; ``unknown``: time limit, none
 found). All results are re-evaluated by the evaluator (``solve``).
@@ -12,9 +13,11 @@ found). All results are re-evaluated by the evaluator (``solve``).
 It prints one row per (users, slots) and a total: instances; ``feasible``:
 those where a schedule meeting every deadline exists (a heuristic met them,
 or the MIP found one); ``mip_infeasible`` / ``mip_unknown``: the MIP's verdict
-where both heuristics missed; how many of the feasible ones greedy and ALNS
-meet; and ALNS's worst gap to the MIP's objective where the MIP ran and met
-them. ``alns_miss_mip_feasible`` lists the feasible instances ALNS misses. ``--csv``
+where every heuristic missed; ``<h>_meets``: how many of the feasible ones
+heuristic ``h`` meets; and ``<h>_worst_gap_pct``, each heuristic but greedy's
+worst gap to the MIP's objective where the MIP ran, proved it optimal and both
+met them. ``<h>_miss_mip_feasible`` lists the feasible instances ``h`` misses
+(every heuristic but greedy). ``--csv``
 writes the per-instance rows; ``--reuse CSV [CSV ...]`` takes the MIP
 columns from previous runs' CSVs, wherever they ran it (the MIP is the slow part; the instances are the same for
 the same grid), e.g. to compare two versions of the heuristics;
@@ -33,6 +36,8 @@ import pandas as pd
 from offload_opt.costs import build_costs
 from offload_opt.generator import generate
 from offload_opt.solvers import solve
+
+DEFAULT_HEURISTICS = ("greedy", "alns")
 
 
 def _ints(text: str) -> list[int]:
@@ -56,27 +61,28 @@ def _mip_verdict(res) -> str:
     return "unknown"
 
 
-def run_one(users: int, seed: int, deadline_s: float, slots: int, mip_limit_s: float, cached: dict) -> dict:
+def run_one(
+    users: int,
+    seed: int,
+    deadline_s: float,
+    slots: int,
+    mip_limit_s: float,
+    cached: dict,
+    heuristics: tuple[str, ...] = DEFAULT_HEURISTICS,
+) -> dict:
     costs = build_costs(
         generate("default", seed=seed, users=users, aps=2, deadline_s=deadline_s, slots=slots)
     )
-    g = solve(costs, "greedy")
-    a = solve(costs, "alns")
-    row = {
-        "users": users,
-        "seed": seed,
-        "deadline_s": deadline_s,
-        "slots": slots,
-        "greedy_meets": _meets(g),
-        "greedy_obj": g.objective,
-        "alns_meets": _meets(a),
-        "alns_obj": a.objective,
-    }
+    row: dict = {"users": users, "seed": seed, "deadline_s": deadline_s, "slots": slots}
+    for h in heuristics:
+        res = solve(costs, h)
+        row[f"{h}_meets"] = _meets(res)
+        row[f"{h}_obj"] = res.objective
     key = (users, seed, deadline_s, slots)
     if key in cached:
         row["mip"], row["mip_obj"], row["mip_termination"] = cached[key]
         return row
-    if row["greedy_meets"] and row["alns_meets"]:
+    if all(row[f"{h}_meets"] for h in heuristics):
         # a heuristic met them: a feasible schedule exists (no MIP run, no MIP objective)
         row["mip"], row["mip_obj"], row["mip_termination"] = "feasible", None, None
         return row
@@ -85,35 +91,42 @@ def run_one(users: int, seed: int, deadline_s: float, slots: int, mip_limit_s: f
     return row
 
 
-def _worst_gap_pct(df: pd.DataFrame) -> float:
-    """Largest (MIP optimum - ALNS objective) / |MIP optimum|, in %, where both met the deadlines and
+def heuristics_of(df: pd.DataFrame) -> list[str]:
+    """The heuristics a table has rows for (its ``<h>_meets`` columns), in column order."""
+    return [c.removesuffix("_meets") for c in df.columns if c.endswith("_meets")]
+
+
+def _worst_gap_pct(df: pd.DataFrame, h: str) -> float:
+    """Largest (MIP optimum - objective of ``h``) / |MIP optimum|, in %, where both met the deadlines and
     the MIP proved its objective optimal within its time limit."""
-    both = df[df.alns_meets & df.mip_obj.notna() & (df.get("mip_termination") == "optimal")]
+    both = df[df[f"{h}_meets"] & df.mip_obj.notna() & (df.get("mip_termination") == "optimal")]
     if both.empty:
         return float("nan")
-    return round(float(((both.mip_obj - both.alns_obj) / both.mip_obj.abs()).max() * 100), 2)
+    return round(float(((both.mip_obj - both[f"{h}_obj"]) / both.mip_obj.abs()).max() * 100), 2)
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """Per (users, slots) and in total: how many instances admit a deadline-feasible schedule, and on how
-    many of those greedy and ALNS meet every deadline."""
+    many of those each heuristic meets every deadline."""
+    hs = heuristics_of(df)
     rows = []
     groups = [(k, g) for k, g in df.groupby(["users", "slots"])] + [(("all", "all"), df)]
     for (u, k), g in groups:
         feas = g[g.mip == "feasible"]
-        rows.append(
-            {
-                "users": u,
-                "slots": k,
-                "instances": len(g),
-                "feasible": len(feas),
-                "mip_infeasible": int((g.mip == "infeasible").sum()),
-                "mip_unknown": int((g.mip == "unknown").sum()),
-                "greedy_meets": int(feas.greedy_meets.sum()),
-                "alns_meets": int(feas.alns_meets.sum()),
-                "alns_worst_gap_pct": _worst_gap_pct(feas),
-            }
-        )
+        row = {
+            "users": u,
+            "slots": k,
+            "instances": len(g),
+            "feasible": len(feas),
+            "mip_infeasible": int((g.mip == "infeasible").sum()),
+            "mip_unknown": int((g.mip == "unknown").sum()),
+        }
+        for h in hs:
+            row[f"{h}_meets"] = int(feas[f"{h}_meets"].sum())
+        for h in hs:
+            if h != "greedy":
+                row[f"{h}_worst_gap_pct"] = _worst_gap_pct(feas, h)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -124,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadlines", type=_floats, default=[5.0, 6.0, 8.0])
     ap.add_argument("--slots", type=_ints, default=[2, 8])
     ap.add_argument("--mip-time-limit", type=float, default=20.0)
+    ap.add_argument(
+        "--heuristics",
+        type=lambda t: tuple(x for x in t.split(",") if x),
+        default=DEFAULT_HEURISTICS,
+        help="comma-separated solvers to check (default: greedy,alns)",
+    )
     ap.add_argument("--csv", type=Path, default=None, help="write the per-instance rows here")
     ap.add_argument("--reuse", type=Path, nargs="*", default=[], help="take the MIP verdicts from these CSVs")
     ap.add_argument("--summarise", type=Path, default=None, help="only print the tables of this CSV")
@@ -149,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in args.slots
     ]
     for n, (u, s, d, k) in enumerate(grid, 1):
-        rows.append(run_one(u, s, d, k, args.mip_time_limit, cached))
+        rows.append(run_one(u, s, d, k, args.mip_time_limit, cached, args.heuristics))
         print(f"\r{n}/{len(grid)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     df = pd.DataFrame(rows)
@@ -162,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
 def _print(df: pd.DataFrame, argv: list[str] | None) -> None:
     print("$ python benchmarks/bench_deadlines.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print(summarise(df).to_string(index=False))
-    left = df[(df.mip == "feasible") & ~df.alns_meets]
-    cases = [(int(r.users), int(r.seed), float(r.deadline_s), int(r.slots)) for r in left.itertuples()]
-    print("alns_miss_mip_feasible:", cases)
+    for h in heuristics_of(df):
+        if h == "greedy":
+            continue
+        left = df[(df.mip == "feasible") & ~df[f"{h}_meets"].astype(bool)]
+        cases = [(int(r.users), int(r.seed), float(r.deadline_s), int(r.slots)) for r in left.itertuples()]
+        print(f"{h}_miss_mip_feasible:", cases)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ class CostTables:
         self.objective = instance.objective
         self._sites_of: dict[str, tuple[_Site, ...]] = {}
         self._server_slots: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._paths: dict[tuple[str, str], tuple] = {}  # transfer's per node pair look-ups (pure cache)
         if instance.explicit is not None:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
@@ -190,11 +191,23 @@ class CostTables:
             return NO_TRANSFER
         if self.instance.explicit is not None:
             return Transfer(flow.size, None)
+        path = self._paths.get((src_node, dst_node))
+        if path is None:
+            path = self._paths[(src_node, dst_node)] = self._path(src_node, dst_node)
+        bh, phy_rate_mbps, mac_efficiency, overhead_s, background, res, ready_s = path
+        if bh is not None:
+            return Transfer(bh.latency_s + 8.0 * flow.size / (bh.bandwidth_mbps * 1e6), None)
+        dur = airtime_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, background)
+        return Transfer(dur, res, ready_s)
+
+    def _path(self, src_node: str, dst_node: str) -> tuple:
+        """What a transfer between two distinct wireless-form nodes depends on besides the flow's size,
+        looked up once per pair (``transfer``'s cache): the backhaul (AP-AP), else the link's PHY rate,
+        the channel's MAC efficiency, overhead and background load, its resource and ready time."""
         src_kind, src_id = src_node.split(":", 1)
         dst_kind, dst_id = dst_node.split(":", 1)
         if src_kind == "ap" and dst_kind == "ap":
-            bh = self.instance.backhaul_between(src_id, dst_id)
-            return Transfer(bh.latency_s + 8.0 * flow.size / (bh.bandwidth_mbps * 1e6), None)
+            return (self.instance.backhaul_between(src_id, dst_id), None, None, None, None, None, None)
         if src_kind == "user" and dst_kind == "ap":
             user, ap = src_id, dst_id
         elif src_kind == "ap" and dst_kind == "user":
@@ -208,15 +221,16 @@ class CostTables:
         chan = self.instance.channel_by_id[channel]
         physics = self.instance.physics
         assert physics is not None
-        dur = airtime_s(
-            flow.size,
+        res = channel_resource(channel)
+        return (
+            None,
             link.phy_rate_mbps,
             chan.mac_efficiency,
             physics.airtime_overhead_s,
             chan.background_utilisation,
+            res,
+            self.channel_ready_s.get(res, 0.0),
         )
-        res = channel_resource(channel)
-        return Transfer(dur, res, self.channel_ready_s.get(res, 0.0))
 
     def endpoint_node(self, task: TaskCosts, nodes: list[str] | tuple[str, ...], end: int) -> str:
         """Node of a flow end: the owner for SOURCE/SINK, else the chosen op's node."""

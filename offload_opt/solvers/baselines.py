@@ -71,6 +71,17 @@ def _fixed_mode(eng: Engine, ti: int) -> None:
 def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
     if costs.instance.is_explicit:
         return SolverOutput(None, "error", info={"reason": EXPLICIT_REASON})
+    eng, info = baseline_engine(costs, rule)
+    return SolverOutput(eng.solution(name), "heuristic", claimed_objective=eng.objective(), info=info)
+
+
+RULES = {"local-only": "local", "nearest-edge": "edge", "best-single-mode": "best"}  # solver name -> rule
+
+
+def baseline_engine(costs: CostTables, rule: str) -> tuple[Engine, dict[str, Any]]:
+    """The baseline ``rule`` ("local", "edge" or "best") placed on an Engine, tasks first come, first
+    served (each task's ops in topological order), and its ``info``; wireless form only. The solvers
+    build their solution from it; ``starts.build_start`` keeps the engine itself as a start."""
     eng = Engine(costs)
     info: dict[str, Any] = {"scheduler": "insertion-based", "order": "fcfs (release time)"}
     fallback_edge: list[str] = []
@@ -107,7 +118,7 @@ def _run(name: str, costs: CostTables, rule: str) -> SolverOutput:
         info["fallback_local"] = fallback_local
     if not eng.deadlines_met():
         info["deadlines"] = "some deadline is missed"
-    return SolverOutput(eng.solution(name), "heuristic", claimed_objective=eng.objective(), info=info)
+    return eng, info
 
 
 def solve_local_only(

@@ -11,10 +11,10 @@ deadline beats one that misses any; on the explicit form, minus the makespan
 ``START_NAMES``.
 
 A start is a placed ``Engine`` plus its plan's priority order (units), which
-is what the searches re-schedule. The baselines' schedules are re-placed in
-their own order (first come, first served, one op per task) with their own
-options; the slot is again the one where the op starts earliest, so the
-re-placed schedule is the baseline's schedule, same float operations.
+is what the searches re-schedule. A baseline's start is the engine the
+baseline placed (``baselines.baseline_engine``), with its own order (first
+come, first served, each task's ops topologically): the baseline's schedule
+itself, with no solution built and nothing placed twice.
 """
 
 from __future__ import annotations
@@ -23,10 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from offload_opt.costs import CostTables
-from offload_opt.solution import decisions_to_assignments
-from offload_opt.solvers.baselines import solve_best_single_mode, solve_local_only, solve_nearest_edge
+from offload_opt.solvers.baselines import (
+    RULES,
+    baseline_engine,
+    solve_best_single_mode,
+    solve_local_only,
+    solve_nearest_edge,
+)
 from offload_opt.solvers.greedy import TASK_ORDERS, greedy_schedule
-from offload_opt.solvers.options import CONSTRUCTIVE_STARTS, NoOptions
+from offload_opt.solvers.options import CONSTRUCTIVE_STARTS
 from offload_opt.solvers.timeline import Engine, Unit
 
 _BASELINES = {
@@ -62,20 +67,15 @@ def build_start(costs: CostTables, name: str) -> Start | None:
         return Start(name, eng, greedy_schedule(eng, name.removeprefix("greedy-")), engine_score(eng))
     if name not in _BASELINES:
         raise ValueError(f"option: starts must be among {list(START_NAMES)}, got {name!r}")
-    out = _BASELINES[name](costs, time_limit_s=None, seed=0, options=NoOptions())
-    if out.solution is None:  # e.g. the explicit-cost form: the baselines do not apply
+    if costs.instance.is_explicit:  # the baselines need devices and APs
         return None
-    assign = decisions_to_assignments(costs, out.solution)
-    eng = Engine(costs)
-    # the baselines' order: first come, first served
+    # the baseline's own engine: placed first come, first served, each task's ops topologically
+    eng, _ = baseline_engine(costs, RULES[name])
     order = sorted(range(len(costs.tasks)), key=lambda t: (costs.tasks[t].release_s, t))
     units: list[Unit] = []
     for ti in order:
-        a = assign[ti]
-        eng.begin(ti, a.mode)
-        for i in costs.tasks[ti].modes[a.mode].topo_order:
-            eng.place_op(ti, i, a.options[i])
-            units.append((ti, i))
+        st = eng.placed(ti)
+        units.extend((ti, i) for i in costs.tasks[ti].modes[st.mode].topo_order)
     return Start(name, eng, units, engine_score(eng))
 
 

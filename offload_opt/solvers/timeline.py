@@ -33,11 +33,13 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heapify, heappop, heapreplace
+from operator import attrgetter
 
 from offload_opt.costs import SOURCE, CostTables, Mode, Transfer
 from offload_opt.solution import Assignment, Solution, flow_key, make_solution, op_key
 
 Unit = tuple[int, int]  # (task index, op index within the task's current mode): one step of a priority order
+_quality = attrgetter("quality")  # an option's quality (the key of ``max`` over options)
 RANK_DIGITS = 9  # upward ranks are compared after rounding, so that mathematically equal ranks tie
 
 
@@ -85,6 +87,39 @@ class Timelines:
                 t = e
             i += 1
         return t, n
+
+    def earliest_of(self, resources: Sequence[str], ready_s: float, duration_s: float) -> float:
+        """Earliest start over ``resources`` (identical slots): ``min(earliest(r, ...)[0])``, stopping
+        at a slot where the op starts at ``ready_s``. The same values as ``earliest``, in one call
+        (the searches ask this for every option they measure)."""
+        best = math.inf
+        lines = self._lines
+        floors = self._floor
+        for r in resources:
+            t = ready_s
+            if floors:
+                floor = floors.get(r)
+                if floor is not None and t < floor:
+                    t = floor
+            line = lines.get(r)
+            if line is not None:
+                ends = line[1]
+                if ends and t < ends[-1]:
+                    starts = line[0]
+                    i = bisect_right(ends, t)
+                    n = len(starts)
+                    while i < n:
+                        if t + duration_s <= starts[i]:
+                            break
+                        e = ends[i]
+                        if e > t:
+                            t = e
+                        i += 1
+            if t < best:
+                best = t
+                if t <= ready_s:
+                    break  # no slot can start earlier
+        return best
 
     def insert(self, resource: str, pos: int, start_s: float, end_s: float, key: str) -> None:
         line = self._lines.get(resource)
@@ -138,7 +173,7 @@ class ModeInfo:
             elif f.src >= 0:
                 self.sink_flows[f.src].append(k)
         # per op, its option of highest quality (stands in for ops not placed yet in quality estimates)
-        self.best_option = [max(op.options, key=lambda o: o.quality) for op in mode.ops]
+        self.best_option = [max(op.options, key=_quality) for op in mode.ops]
         self.tr: list[dict[tuple[str, str], Transfer]] = [{} for _ in mode.flows]
         self.rank_u: list[float] | None = None
         self.op_order: list[int] | None = None
@@ -176,6 +211,7 @@ class Engine:
         self.state: list[TaskState | None] = [None] * len(costs.tasks)  # None: not begun
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}
+        self._quality_memo: dict[tuple[int, int, tuple[int, ...]], float] = {}  # see task_quality
         self.makespan_objective = costs.objective.kind == "makespan"
         self.explicit = costs.instance.is_explicit  # explicit-cost form: no devices, no wireless hops
         obj = costs.objective
@@ -342,9 +378,22 @@ class Engine:
             end = ready_s + tr.duration_s
             recs.append((key, None, ready_s, end, -1))
             return end
-        t, pos = self.tl.earliest(ch, ready_s, tr.duration_s)
+        tl = self.tl
+        line = tl._lines.get(ch)
+        if tl._floor and ch in tl._floor:
+            t, pos = tl.earliest(ch, ready_s, tr.duration_s)
+        elif line is None:  # Timelines.earliest's answers with no gap to search, inlined
+            t, pos = ready_s, 0
+        elif not line[1] or ready_s >= line[1][-1]:
+            t, pos = ready_s, len(line[1])
+        else:
+            t, pos = tl.earliest(ch, ready_s, tr.duration_s)
         end = t + tr.duration_s
-        self.tl.insert(ch, pos, t, end, key)
+        if line is None:  # Timelines.insert, inlined (hot in the searches)
+            line = tl._lines[ch] = ([], [], [])
+        line[0].insert(pos, t)
+        line[1].insert(pos, end)
+        line[2].insert(pos, key)
         recs.append((key, ch, t, end, pos))
         return end
 
@@ -363,6 +412,7 @@ class Engine:
         rel = task.release_s
         recs: list[Record] = []
         tl = self.tl
+        put_flow = self._put_flow
         ready = rel if rel > opt.ready_s else opt.ready_s
         for k, src in mi.in_flows[i]:
             if src < 0:
@@ -373,14 +423,23 @@ class Engine:
                 src_node = mi.mode.ops[src].options[st.opts[src]].node
                 data_ready = st.end[src] if st.end[src] > rel else rel
             tr = mi.tr[k].get((src_node, node)) or self.transfer(mi, k, src_node, node)
-            end = self._put_flow(mi.flow_keys[k], tr, data_ready, recs)
+            end = put_flow(mi.flow_keys[k], tr, data_ready, recs)
             if end > ready:
                 ready = end
         dur = opt.duration_s
         if resource is None:
             best_t, best_pos, resource = math.inf, 0, opt.resources[0]
+            lines, floors = tl._lines, tl._floor
             for r in opt.resources:
-                t, pos = tl.earliest(r, ready, dur)
+                line = lines.get(r)
+                if floors and r in floors:
+                    t, pos = tl.earliest(r, ready, dur)
+                elif line is None:  # Timelines.earliest's answers with no gap to search, inlined
+                    t, pos = ready, 0
+                elif not line[1] or ready >= line[1][-1]:
+                    t, pos = ready, len(line[1])
+                else:
+                    t, pos = tl.earliest(r, ready, dur)
                 if t < best_t:
                     best_t, best_pos, resource = t, pos, r
                     if t <= ready:
@@ -391,14 +450,21 @@ class Engine:
             best_t, best_pos = tl.earliest(resource, ready, dur)
         end = best_t + dur
         key = mi.op_keys[i]
-        tl.insert(resource, best_pos, best_t, end, key)
+        line = tl._lines.get(resource)  # Timelines.insert, inlined (hot in the searches)
+        if line is None:
+            line = tl._lines[resource] = ([], [], [])
+        line[0].insert(best_pos, best_t)
+        line[1].insert(best_pos, end)
+        line[2].insert(best_pos, key)
         recs.append((key, resource, best_t, end, best_pos))
         st.opts[i], st.res[i], st.end[i] = j, resource, end
         out = -math.inf
+        owner = task.owner
         for k in mi.sink_flows[i]:
             # SINK flows exist only in the wireless form, which has an owner
-            assert task.owner is not None
-            e = self._put_flow(mi.flow_keys[k], self.transfer(mi, k, node, task.owner), end, recs)
+            assert owner is not None
+            tr = mi.tr[k].get((node, owner)) or self.transfer(mi, k, node, owner)
+            e = put_flow(mi.flow_keys[k], tr, end, recs)
             if e > out:
                 out = e
         st.out_end[i] = out
@@ -425,9 +491,15 @@ class Engine:
         """Put back records taken by ``unplace_op`` (same timeline state as when they were made)."""
         st = self.state[ti]
         assert st is not None
+        lines = self.tl._lines
         for key, res, start, end, pos in recs:
             if res is not None:
-                self.tl.insert(res, pos, start, end, key)
+                line = lines.get(res)  # Timelines.insert, inlined (hot in the searches)
+                if line is None:
+                    line = lines[res] = ([], [], [])
+                line[0].insert(pos, start)
+                line[1].insert(pos, end)
+                line[2].insert(pos, key)
         mi = self._info[(ti, st.mode)]
         # place_op's records: one per incoming flow, then the op, then one per answer flow
         n_in = len(mi.in_flows[i])
@@ -517,6 +589,7 @@ class Engine:
         op = mi.mode.ops[i]
         options = op.options
         earliest = self.tl.earliest
+        earliest_of = self.tl.earliest_of
         rel = task.release_s
         owner = task.owner
         deadline = task.deadline_s
@@ -550,13 +623,7 @@ class Engine:
             opt = options[j]
             dur = opt.duration_s
             if stage == 0:
-                t0 = math.inf
-                for r in opt.resources:
-                    t = earliest(r, r0, dur)[0]
-                    if t < t0:
-                        t0 = t
-                        if t <= r0:
-                            break  # no slot can start earlier
+                t0 = earliest_of(opt.resources, r0, dur)
                 ub = task_reward(quality[j], t0 + dur - rel) if quality is not None else -(t0 + dur)
                 heapreplace(heap, (-ub, j, 1, r0, t0))
                 continue
@@ -566,16 +633,8 @@ class Engine:
             if ready_n is None:
                 ready_n = node_ready[node] = self._node_ready(ti, mi, i, node)
             ready = ready_n if ready_n > opt.ready_s else opt.ready_s
-            if ready <= t0:  # the slot's earliest start from r0 <= ready <= t0 is still t0
-                start = t0
-            else:
-                start = math.inf
-                for r in opt.resources:
-                    t = earliest(r, ready, dur)[0]
-                    if t < start:
-                        start = t
-                        if t <= ready:
-                            break  # no slot can start earlier
+            # the slot's earliest start from r0 <= ready <= t0 is still t0
+            start = t0 if ready <= t0 else earliest_of(opt.resources, ready, dur)
             finish = start + dur
             if sinks:
                 # SINK flows exist only in the wireless form, which has an owner
@@ -620,22 +679,28 @@ class Engine:
         return out - task.release_s
 
     def task_quality(self, ti: int) -> float:
+        """``costs.task_quality`` of the task's current mode and options (memoised on them: the
+        searches ask it again and again for the same choices)."""
         st = self.state[ti]
         assert st is not None
-        mode = self.tasks[ti].modes[st.mode]
-        return self.costs.task_quality(mode, [mode.ops[i].options[j] for i, j in enumerate(st.opts)])
+        key = (ti, st.mode, tuple(st.opts))
+        q = self._quality_memo.get(key)
+        if q is None:
+            mode = self.tasks[ti].modes[st.mode]
+            opts = [mode.ops[i].options[j] for i, j in enumerate(st.opts)]
+            q = self._quality_memo[key] = self.costs.task_quality(mode, opts)
+        return q
 
     def task_reward(self, ti: int) -> float:
         return self.costs.task_reward(self.task_quality(ti), self.latency_s(ti))
 
     def task_value(self, ti: int) -> float:
         """The task's reward minus the deadline penalty (maximised by the searches)."""
-        v = self.task_reward(ti)
+        lat = self.latency_s(ti)
+        v = self.costs.task_reward(self.task_quality(ti), lat)
         d = self.tasks[ti].deadline_s
-        if d is not None:
-            lat = self.latency_s(ti)
-            if lat > d:
-                v -= self.deadline_penalty * (lat - d)
+        if d is not None and lat > d:
+            v -= self.deadline_penalty * (lat - d)
         return v
 
     def task_end_s(self, ti: int) -> float:
