@@ -357,3 +357,13 @@ def test_lagrangian_fixing_keeps_every_better_solution():
     # and a level above the bound drops everything
     pruned, dropped = prune(space, run.best_pi, run.bound, run.values, run.bound + 1e-3)
     assert dropped > 0 and any(not s for s in pruned.modes)
+
+
+@pytest.mark.slow
+def test_a_search_that_closes_every_node_reports_optimal():
+    """M-02: the tree closes with the gap at mip_gap; rounding once made that "feasible" (gap 1e-4 + 6e-20).
+    About 30 s, so marked slow (pytest -m slow)."""
+    res = solve(Instance.from_json(ROOT / "instances" / "bench" / "M" / "M-02.json"), "cg", time_limit=120)
+    assert res.info["open_nodes"] == 0
+    assert res.termination == "optimal", (res.gap, res.info)
+    assert res.gap is not None and res.gap <= 1e-4

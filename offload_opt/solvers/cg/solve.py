@@ -349,9 +349,14 @@ def branch_and_price(
     st = Structure.build(costs) if opts.leaf_mip else None
 
     def close_level() -> float:
+        """Nodes (and fixed combinations) at most this good are closed; the level becomes a bound.
+
+        A hair (1e-9 of the allowance) inside incumbent + mip_gap, so that a search that closes
+        everything reports a gap within ``mip_gap`` despite rounding (stricter closing, still valid).
+        """
         z = incumbent()
         assert z is not None
-        return z + opts.mip_gap * max(abs(z), 1e-9)
+        return z + opts.mip_gap * max(abs(z), 1e-9) * (1.0 - 1e-9)
 
     def settle(nspace: ColumnSpace, nbound: float) -> float | None:
         """A small node: the MIP over what is left. Returns None when that settled the node, else
