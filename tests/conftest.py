@@ -7,9 +7,14 @@ transfer of B bytes lasts B * 1e-6 s; 1 token = 1 byte, no request overhead.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+import yaml
 from hypothesis import settings
 
+from offload_opt.catalogue import ENV_VAR
 from offload_opt.instance import (
     AP,
     Aggregation,
@@ -115,3 +120,17 @@ def decomposed_task(
 def tiny() -> Instance:
     """One user, one AP, one whole-only task."""
     return tiny_instance()
+
+
+@pytest.fixture
+def exact_lengths(tmp_path, monkeypatch):
+    """A models/ copy with no per-sample spread of output lengths: the oracle's predictions == actual values.
+
+    (The oracle predicts expected lengths; a realised answer differs from them, models/planners.yaml.)
+    """
+    d = tmp_path / "models"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "models", d)
+    data = yaml.safe_load((d / "planners.yaml").read_text())
+    data["realised_output_tokens"]["sigma_log"]["value"] = 0.0
+    (d / "planners.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(ENV_VAR, str(d))

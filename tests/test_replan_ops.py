@@ -8,16 +8,11 @@ zero-length hold before the first activity it decided on each resource.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from offload_opt import evaluate, generate
-from offload_opt.catalogue import ENV_VAR
 from offload_opt.evaluator import Evaluation
 from offload_opt.sim import simulate
 from offload_opt.sim.engine import (
@@ -33,17 +28,6 @@ from offload_opt.solution import Sequence, Solution
 
 # a run with queues (one slot per GPU) in which re-planning moves ops of started tasks
 CONTENDED = {"rate": 0.3, "duration_s": 60.0, "seed": 2, "slots": 1}
-
-
-@pytest.fixture
-def exact_lengths(tmp_path, monkeypatch):
-    """A models/ copy with no per-sample spread of output lengths: the oracle's predictions == actual values."""
-    d = tmp_path / "models"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "models", d)
-    data = yaml.safe_load((d / "planners.yaml").read_text())
-    data["realised_output_tokens"]["sigma_log"]["value"] = 0.0
-    (d / "planners.yaml").write_text(yaml.safe_dump(data))
-    monkeypatch.setenv(ENV_VAR, str(d))
 
 
 def _gated_history(res: SimResult) -> Evaluation:

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
 
 from offload_opt import InputError, build_costs, evaluate, generate, solve
-from offload_opt.catalogue import ENV_VAR
 from offload_opt.sim import simulate
 from offload_opt.sim.engine import EpochRule
 from offload_opt.solution import Sequence, Solution
-
-
-@pytest.fixture
-def exact_lengths(tmp_path, monkeypatch):
-    """A models/ copy with no per-sample spread of output lengths: the oracle's predictions == actual values.
-
-    (The oracle predicts expected lengths; a realised answer differs from them, models/planners.yaml.)
-    """
-    d = tmp_path / "models"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "models", d)
-    data = yaml.safe_load((d / "planners.yaml").read_text())
-    data["realised_output_tokens"]["sigma_log"]["value"] = 0.0
-    (d / "planners.yaml").write_text(yaml.safe_dump(data))
-    monkeypatch.setenv(ENV_VAR, str(d))
 
 
 def _alone_latency(inst, res, task_id: str) -> float:
