@@ -399,6 +399,26 @@ class CpsatOptions:
 
 
 @dataclass(frozen=True)
+class TimeIndexedOptions:
+    """``time-indexed``: HiGHS threads, the heuristic whose schedule is the incumbent (None: none), and the
+    largest time-indexed model (binary start columns) it builds."""
+
+    threads: int = 1
+    warm_start: str | None = "local-search"
+    max_columns: int = 400_000
+
+    def __post_init__(self) -> None:
+        _check(self.threads >= 1, "threads", "an integer >= 1", self.threads)
+        _check(self.max_columns >= 1, "max_columns", "an integer >= 1", self.max_columns)
+        _check(
+            self.warm_start is None or self.warm_start in WARM_START_HEURISTICS,
+            "warm_start",
+            f"none or one of {', '.join(WARM_START_HEURISTICS)}",
+            self.warm_start,
+        )
+
+
+@dataclass(frozen=True)
 class MipOptions:
     """Options of the ``mip`` solver (docs/mip.md has the table).
 

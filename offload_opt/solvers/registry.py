@@ -25,6 +25,7 @@ from offload_opt.solvers.options import (
     LocalSearchOptions,
     MipOptions,
     NoOptions,
+    TimeIndexedOptions,
     coerce_options,
 )
 from offload_opt.solvers.output import SolverOutput
@@ -131,6 +132,15 @@ _SPECS = (
         "CP-SAT (OR-Tools, optional) interval model for explicit-cost instances: exact makespan with a bound",
         "offload_opt.solvers.cpsat:solve_cpsat",
         CpsatOptions,
+        exact=True,
+        forms=("explicit",),
+    ),
+    SolverSpec(
+        "time-indexed",
+        "destructive bounds with a time-indexed MIP (HiGHS) for integral explicit-cost instances: exact "
+        "makespan where horizons are short",
+        "offload_opt.solvers.time_indexed:solve_time_indexed",
+        TimeIndexedOptions,
         exact=True,
         forms=("explicit",),
     ),
