@@ -14,10 +14,10 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
+from offload_opt.instance import AP, Instance, PhysicsSettings, SpeedEntry, Task, User
 from offload_opt.physics.llm import compute_time_s, decode_token_time_s, gpu_op_time_s
 from offload_opt.physics.quality import compose_decomposed, p_correct, work_of_difficulty, work_share_quality
-from offload_opt.physics.wifi import airtime_s
+from offload_opt.physics.wifi import _airtime_unchecked_s, airtime_s, background_factor
 
 SOURCE = -1  # flow endpoint: the owner's device, data available at release
 SINK = -2  # flow endpoint: the owner's device, where the final answer must arrive
@@ -149,6 +149,40 @@ class _Site:
     decode_token_s: float | None = None  # per-stream token time on a shared GPU; None: batch-1 rate
 
 
+# Pure-function memos shared by every CostTables (the simulator builds thousands of small tables whose
+# ops repeat the same (model, difficulty) ratings): the value stored is exactly what the physics call
+# returned, so a hit changes no bit; a miss calls the checked physics, so bad input still raises.
+_MEMO_MAX = 200_000  # entries; a full memo is cleared (bounded memory, results unchanged)
+_QUALITY_MEMO: dict[tuple, float] = {}
+_SHARE_MEMO: dict[tuple, float] = {}
+
+
+def _remember(memo: dict, key: tuple, value: float) -> None:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+
+
+def _op_quality(theta: float, difficulty: float, physics: PhysicsSettings, work_share: float | None) -> float:
+    """Quality of one op of a model of ability ``theta`` rated at ``difficulty`` (physics.quality),
+    with the work-share rule applied when ``work_share`` is given; memoised on every input."""
+    key = (
+        theta,
+        difficulty,
+        physics.quality_a,
+        physics.quality_b_levels,
+        work_share,
+        physics.decomposition_uplift if work_share is not None else None,
+    )
+    q = _QUALITY_MEMO.get(key)
+    if q is None:
+        q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+        if work_share is not None:
+            q = work_share_quality(q, work_share, physics.decomposition_uplift)
+        _remember(_QUALITY_MEMO, key, q)
+    return q
+
+
 class CostTables:
     """Per-task modes, ops, options and flows, plus transfer costs, for one instance.
 
@@ -194,10 +228,15 @@ class CostTables:
         path = self._paths.get((src_node, dst_node))
         if path is None:
             path = self._paths[(src_node, dst_node)] = self._path(src_node, dst_node)
-        bh, phy_rate_mbps, mac_efficiency, overhead_s, background, res, ready_s = path
+        bh, phy_rate_mbps, mac_efficiency, overhead_s, background, res, ready_s = (
+            path  # background: the factor 1 / (1 - rho)
+        )
         if bh is not None:
             return Transfer(bh.latency_s + 8.0 * flow.size / (bh.bandwidth_mbps * 1e6), None)
-        dur = airtime_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, background)
+        if flow.size >= 0:  # the link's inputs were checked once in ``_path``
+            dur = _airtime_unchecked_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, background)
+        else:
+            dur = airtime_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, 0.0)  # raises on the size
         return Transfer(dur, res, ready_s)
 
     def _path(self, src_node: str, dst_node: str) -> tuple:
@@ -222,12 +261,20 @@ class CostTables:
         physics = self.instance.physics
         assert physics is not None
         res = channel_resource(channel)
+        # validate the link once (airtime_s's checks, on a zero-byte transfer); transfers then take the fast path
+        airtime_s(
+            0.0,
+            link.phy_rate_mbps,
+            chan.mac_efficiency,
+            physics.airtime_overhead_s,
+            chan.background_utilisation,
+        )
         return (
             None,
             link.phy_rate_mbps,
             chan.mac_efficiency,
             physics.airtime_overhead_s,
-            chan.background_utilisation,
+            background_factor(chan.background_utilisation),
             res,
             self.channel_ready_s.get(res, 0.0),
         )
@@ -323,11 +370,9 @@ class CostTables:
                 dur = gpu_op_time_s(in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s)
             q = quality.get(site.model)
             if q is None:
-                theta = inst.model_by_id[site.model].theta
-                q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
-                if work_share is not None:
-                    q = work_share_quality(q, work_share, physics.decomposition_uplift)
-                quality[site.model] = q
+                q = quality[site.model] = _op_quality(
+                    inst.model_by_id[site.model].theta, difficulty, physics, work_share
+                )
             opts.append(Option(site.node, site.model, site.resources, dur, q, site.ready_s))
         return tuple(opts)
 
@@ -342,9 +387,13 @@ class CostTables:
         if physics.composition == "product":
             return op_difficulty, None
         assert physics.work_levels is not None  # PhysicsSettings requires them for this rule
-        share = work_of_difficulty(op_difficulty, physics.work_levels) / work_of_difficulty(
-            task_difficulty, physics.work_levels
-        )
+        key = (task_difficulty, op_difficulty, physics.work_levels)
+        share = _SHARE_MEMO.get(key)
+        if share is None:
+            share = work_of_difficulty(op_difficulty, physics.work_levels) / work_of_difficulty(
+                task_difficulty, physics.work_levels
+            )
+            _remember(_SHARE_MEMO, key, share)
         return task_difficulty, share
 
     def _wireless_task(self, task: Task) -> TaskCosts:
