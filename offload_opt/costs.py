@@ -322,7 +322,7 @@ class CostTables:
         ]
         for ap_id in inst.links_of_user[user.id]:
             ap: AP = inst.ap_by_id[ap_id]
-            group_of_model = ap.group_of_model  # a property that builds the groups: once per AP
+            group_of_model = ap.group_of_model
             for s in ap.servers:
                 group = group_of_model[s.model]
                 res = self._server_slots.get((ap.id, group.id))
