@@ -14,9 +14,17 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-from offload_opt.instance import AP, Instance, PhysicsSettings, SpeedEntry, Task, User
+from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
 from offload_opt.physics.llm import compute_time_s, decode_token_time_s, gpu_op_time_s
-from offload_opt.physics.quality import compose_decomposed, p_correct, work_of_difficulty, work_share_quality
+from offload_opt.physics.quality import (
+    _p_correct_unchecked,
+    _work_of_difficulty_unchecked,
+    _work_share_quality_unchecked,
+    compose_decomposed,
+    p_correct,
+    work_of_difficulty,
+    work_share_quality,
+)
 from offload_opt.physics.wifi import _airtime_unchecked_s, airtime_s, background_factor
 
 SOURCE = -1  # flow endpoint: the owner's device, data available at release
@@ -149,40 +157,6 @@ class _Site:
     decode_token_s: float | None = None  # per-stream token time on a shared GPU; None: batch-1 rate
 
 
-# Pure-function memos shared by every CostTables (the simulator builds thousands of small tables whose
-# ops repeat the same (model, difficulty) ratings): the value stored is exactly what the physics call
-# returned, so a hit changes no bit; a miss calls the checked physics, so bad input still raises.
-_MEMO_MAX = 200_000  # entries; a full memo is cleared (bounded memory, results unchanged)
-_QUALITY_MEMO: dict[tuple, float] = {}
-_SHARE_MEMO: dict[tuple, float] = {}
-
-
-def _remember(memo: dict, key: tuple, value: float) -> None:
-    if len(memo) >= _MEMO_MAX:
-        memo.clear()
-    memo[key] = value
-
-
-def _op_quality(theta: float, difficulty: float, physics: PhysicsSettings, work_share: float | None) -> float:
-    """Quality of one op of a model of ability ``theta`` rated at ``difficulty`` (physics.quality),
-    with the work-share rule applied when ``work_share`` is given; memoised on every input."""
-    key = (
-        theta,
-        difficulty,
-        physics.quality_a,
-        physics.quality_b_levels,
-        work_share,
-        physics.decomposition_uplift if work_share is not None else None,
-    )
-    q = _QUALITY_MEMO.get(key)
-    if q is None:
-        q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
-        if work_share is not None:
-            q = work_share_quality(q, work_share, physics.decomposition_uplift)
-        _remember(_QUALITY_MEMO, key, q)
-    return q
-
-
 class CostTables:
     """Per-task modes, ops, options and flows, plus transfer costs, for one instance.
 
@@ -205,6 +179,8 @@ class CostTables:
         self._sites_of: dict[str, tuple[_Site, ...]] = {}
         self._server_slots: dict[tuple[str, str], tuple[str, ...]] = {}
         self._paths: dict[tuple[str, str], tuple] = {}  # transfer's per node pair look-ups (pure cache)
+        self._quality_checked = False  # set once an op's quality went through the checked physics
+        self._work_checked = False  # likewise for a work share
         if instance.explicit is not None:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
@@ -370,9 +346,17 @@ class CostTables:
                 dur = gpu_op_time_s(in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s)
             q = quality.get(site.model)
             if q is None:
-                q = quality[site.model] = _op_quality(
-                    inst.model_by_id[site.model].theta, difficulty, physics, work_share
-                )
+                theta = inst.model_by_id[site.model].theta
+                if self._quality_checked:  # physics constants checked on the first op; difficulties at load
+                    q = _p_correct_unchecked(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+                    if work_share is not None:
+                        q = _work_share_quality_unchecked(q, work_share, physics.decomposition_uplift)
+                else:
+                    q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+                    if work_share is not None:
+                        q = work_share_quality(q, work_share, physics.decomposition_uplift)
+                    self._quality_checked = True
+                quality[site.model] = q
             opts.append(Option(site.node, site.model, site.resources, dur, q, site.ready_s))
         return tuple(opts)
 
@@ -387,13 +371,11 @@ class CostTables:
         if physics.composition == "product":
             return op_difficulty, None
         assert physics.work_levels is not None  # PhysicsSettings requires them for this rule
-        key = (task_difficulty, op_difficulty, physics.work_levels)
-        share = _SHARE_MEMO.get(key)
-        if share is None:
-            share = work_of_difficulty(op_difficulty, physics.work_levels) / work_of_difficulty(
-                task_difficulty, physics.work_levels
-            )
-            _remember(_SHARE_MEMO, key, share)
+        # the first rating goes through the checked physics (the work levels); the instance checked
+        # every difficulty when it was built, so the rest take the unchecked path (same formula)
+        work = _work_of_difficulty_unchecked if self._work_checked else work_of_difficulty
+        share = work(op_difficulty, physics.work_levels) / work(task_difficulty, physics.work_levels)
+        self._work_checked = True
         return task_difficulty, share
 
     def _wireless_task(self, task: Task) -> TaskCosts:
