@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
-from offload_opt.physics.llm import compute_time_s, decode_token_time_s, gpu_op_time_s
+from offload_opt.physics.llm import (
+    _compute_time_unchecked_s,
+    _gpu_op_time_unchecked_s,
+    compute_time_s,
+    decode_token_time_s,
+    gpu_op_time_s,
+)
 from offload_opt.physics.quality import (
     _p_correct_unchecked,
     _work_of_difficulty_unchecked,
@@ -181,6 +187,7 @@ class CostTables:
         self._paths: dict[tuple[str, str], tuple] = {}  # transfer's per node pair look-ups (pure cache)
         self._quality_checked = False  # set once an op's quality went through the checked physics
         self._work_checked = False  # likewise for a work share
+        self._time_checked = False  # likewise for an op's duration
         if instance.explicit is not None:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
@@ -340,10 +347,22 @@ class CostTables:
         opts: list[Option] = []
         for site in self._sites(task.user):
             sp = site.speed
-            if site.decode_token_s is None:
-                dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+            if not self._time_checked:  # the first op through the checked physics, the rest unchecked
+                if site.decode_token_s is None:
+                    dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+                else:
+                    dur = gpu_op_time_s(
+                        in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s
+                    )
+                self._time_checked = True
+            elif site.decode_token_s is None:
+                dur = _compute_time_unchecked_s(
+                    in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s
+                )
             else:
-                dur = gpu_op_time_s(in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s)
+                dur = _gpu_op_time_unchecked_s(
+                    in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s
+                )
             q = quality.get(site.model)
             if q is None:
                 theta = inst.model_by_id[site.model].theta
