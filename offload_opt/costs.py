@@ -185,9 +185,7 @@ class CostTables:
         self._sites_of: dict[str, tuple[_Site, ...]] = {}
         self._server_slots: dict[tuple[str, str], tuple[str, ...]] = {}
         self._paths: dict[tuple[str, str], tuple] = {}  # transfer's per node pair look-ups (pure cache)
-        self._quality_checked = False  # set once an op's quality went through the checked physics
-        self._work_checked = False  # likewise for a work share
-        self._time_checked = False  # likewise for an op's duration
+        self._work_checked = False  # the work levels went through the checked physics (_decomposed_rating)
         if instance.explicit is not None:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
@@ -343,18 +341,25 @@ class CostTables:
         inst = self.instance
         physics = inst.physics
         assert physics is not None
+        # Per op, the first site and the first model go through the checked physics, which raise on
+        # a bad token count, difficulty, work share or physics constant (the same for every site and
+        # model of the op); the other sites and models differ only in speeds (checked by SpeedEntry),
+        # per-token decode times (from the checked decode_token_time_s) and abilities (ModelInfo), so
+        # they take the unchecked twins of the same formulas (tests/test_costs_fastpaths.py).
+        a, b_levels, uplift = physics.quality_a, physics.quality_b_levels, physics.decomposition_uplift
+        model_by_id = inst.model_by_id
         quality: dict[str, float] = {}
         opts: list[Option] = []
+        checked = False
         for site in self._sites(task.user):
             sp = site.speed
-            if not self._time_checked:  # the first op through the checked physics, the rest unchecked
+            if not checked:
                 if site.decode_token_s is None:
                     dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
                 else:
                     dur = gpu_op_time_s(
                         in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s
                     )
-                self._time_checked = True
             elif site.decode_token_s is None:
                 dur = _compute_time_unchecked_s(
                     in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s
@@ -365,17 +370,17 @@ class CostTables:
                 )
             q = quality.get(site.model)
             if q is None:
-                theta = inst.model_by_id[site.model].theta
-                if self._quality_checked:  # physics constants checked on the first op; difficulties at load
-                    q = _p_correct_unchecked(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+                theta = model_by_id[site.model].theta
+                if quality:
+                    q = _p_correct_unchecked(theta, difficulty, a, b_levels)
                     if work_share is not None:
-                        q = _work_share_quality_unchecked(q, work_share, physics.decomposition_uplift)
+                        q = _work_share_quality_unchecked(q, work_share, uplift)
                 else:
-                    q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+                    q = p_correct(theta, difficulty, a, b_levels)
                     if work_share is not None:
-                        q = work_share_quality(q, work_share, physics.decomposition_uplift)
-                    self._quality_checked = True
+                        q = work_share_quality(q, work_share, uplift)
                 quality[site.model] = q
+            checked = True
             opts.append(Option(site.node, site.model, site.resources, dur, q, site.ready_s))
         return tuple(opts)
 
@@ -390,11 +395,16 @@ class CostTables:
         if physics.composition == "product":
             return op_difficulty, None
         assert physics.work_levels is not None  # PhysicsSettings requires them for this rule
-        # the first rating goes through the checked physics (the work levels); the instance checked
-        # every difficulty when it was built, so the rest take the unchecked path (same formula)
-        work = _work_of_difficulty_unchecked if self._work_checked else work_of_difficulty
-        share = work(op_difficulty, physics.work_levels) / work(task_difficulty, physics.work_levels)
-        self._work_checked = True
+        wl = physics.work_levels
+        # the work levels are the instance's constants: checked by the first rating of these tables;
+        # each difficulty's range is checked here on every rating (the checked twin raises on a bad one)
+        if self._work_checked and 0.0 < op_difficulty <= len(wl) and 0.0 < task_difficulty <= len(wl):
+            share = _work_of_difficulty_unchecked(op_difficulty, wl) / _work_of_difficulty_unchecked(
+                task_difficulty, wl
+            )
+        else:
+            share = work_of_difficulty(op_difficulty, wl) / work_of_difficulty(task_difficulty, wl)
+            self._work_checked = True
         return task_difficulty, share
 
     def _wireless_task(self, task: Task) -> TaskCosts:

@@ -321,9 +321,13 @@ class _PlanCosts(CostTables):
         device_free_s: dict[str, float],
         partial: dict[str, _Partial] | None = None,
         origin_s: float = 0.0,
+        sites: _SiteCache | None = None,
     ):
         """``partial``: tasks re-planned in parts (their committed part, absolute times; ``origin_s``
-        is the epoch, the planning frame's zero); each enters with its committed mode only."""
+        is the epoch, the planning frame's zero); each enters with its committed mode only.
+        ``sites``: the simulator's cache of each user's sites (``_SiteCache``)."""
+        self._site_cache = sites
+        self._group_ready_s: dict[tuple[str, str], float] | None = None
         super().__init__(instance)
         if device_free_s:
             self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
@@ -331,6 +335,48 @@ class _PlanCosts(CostTables):
             self.tasks = tuple(
                 _committed_part(t, partial[t.id], origin_s) if t.id in partial else t for t in self.tasks
             )
+
+    def _sites(self, user_id: str) -> tuple[_Site, ...]:
+        cache = self._site_cache
+        sites = self._sites_of.get(user_id)
+        if sites is not None or cache is None:
+            return sites if sites is not None else super()._sites(user_id)
+        static = cache.static.get(user_id)
+        if static is None:  # the first tables that ask: built as usual, kept with each site's slot group
+            sites = super()._sites(user_id)
+            group_of = {res: key for key, res in self._server_slots.items()}
+            cache.static[user_id] = tuple((s, group_of.get(s.resources)) for s in sites)
+            return sites
+        if self._group_ready_s is None:  # each slot group's ready time in these tables' frame
+            self._group_ready_s = {
+                (ap.id, g.id): max(0.0, g.queue_backlog_s - self.time_origin_s)
+                for ap in self.instance.aps
+                for g in ap.slot_groups
+            }
+        ready = self._group_ready_s
+        out = []
+        for s, key in static:
+            if key is not None and ready[key] != s.ready_s:
+                s = _Site(s.node, s.model, s.resources, ready[key], s.speed, s.decode_token_s)
+            out.append(s)
+        sites = self._sites_of[user_id] = tuple(out)
+        return sites
+
+
+@dataclass
+class _SiteCache:
+    """Each user's sites (``costs._Site``) for the planning tables, kept between epochs.
+
+    A planning instance differs from the network only in its backlogs, busy times and tasks
+    (``_Simulator._planning_instance``), and of a site only the ready time depends on those:
+    ``max(0, backlog of its slot group - the tables' origin)``, the expression of
+    ``CostTables._sites``. So the sites of the first planning tables that ask for a user are
+    kept with the slot group of each (found by its slot resources), and later tables
+    (``_PlanCosts._sites``) take them with their own group's ready time: the sites
+    ``CostTables._sites`` would build, without rebuilding them (tests/test_sim_fastpaths.py).
+    """
+
+    static: dict[str, tuple[tuple[_Site, tuple[str, str] | None], ...]] = field(default_factory=dict)
 
 
 def _committed_part(task: TaskCosts, part: _Partial, origin_s: float) -> TaskCosts:
@@ -823,6 +869,7 @@ class _Simulator:
         self.user_devices = [(user_node(u.id), device_resource(u.id)) for u in net.users]
         self.group_of = {(ap.id, m): g.id for ap in net.aps for m, g in ap.group_of_model.items()}
         self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
+        self.plan_sites = _SiteCache()  # each user's sites for the planning tables (_PlanCosts)
 
     # -- the loop --
 
@@ -943,7 +990,7 @@ class _Simulator:
         device_free = {
             node: free[dev] - origin for node, dev in self.user_devices if free.get(dev, 0.0) > origin
         }
-        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin)
+        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin, self.plan_sites)
         res = solve(
             plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
         )
