@@ -15,6 +15,7 @@ prediction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Literal, cast
 
@@ -338,10 +339,25 @@ def realised_tokens(expected: int, sigma_log: float, rng: np.random.Generator) -
     )
 
 
-def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
+def _chooser(mix: dict[str, float]) -> Callable[[np.random.Generator], str]:
+    """A draw of one name of ``mix`` with probability its weight's share, the weights normalised once.
+
+    The draw is ``rng.choice(len(names), p=w / w.sum())`` with the same ``p`` each time, so a chooser
+    made once per mix gives the draws of ``_choice`` bit for bit (the task loop draws two per task).
+    """
     names = list(mix)
     w = np.array([mix[n] for n in names], dtype=float)
-    return names[int(rng.choice(len(names), p=w / w.sum()))]
+    p = w / w.sum()
+    n = len(names)
+
+    def draw(rng: np.random.Generator) -> str:
+        return names[int(rng.choice(n, p=p))]
+
+    return draw
+
+
+def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
+    return _chooser(mix)(rng)
 
 
 def _weights_gb(cat: Catalogue, hardware: str, model: str) -> float:
@@ -515,8 +531,8 @@ def generate(
         )
     profile = cat.planners[sc.planner]
     spread = cat.output_length_spread
-    levels = _mix(sc.difficulty_mix)
-    payloads = _mix(sc.payload_mix)
+    draw_level = _chooser(_mix(sc.difficulty_mix))
+    draw_payload = _chooser(_mix(sc.payload_mix))
     tasks: list[Task] = []
 
     def predict_diff(true: float, lo: float = 1.0) -> float:
@@ -547,10 +563,10 @@ def generate(
 
     for u in users:
         for _ in range(sc.tasks_per_user):
-            level = float(_choice(rng_task, levels))
+            level = float(draw_level(rng_task))
             true_d = round(min(5.0, max(1.0, level + float(rng_task.uniform(-0.5, 0.5)))), 4)
             # payload_mix's kinds were checked against PAYLOAD_BYTES (text, image, document) in __post_init__
-            kind = cast(PayloadKind, _choice(rng_task, payloads))
+            kind = cast(PayloadKind, draw_payload(rng_task))
             lo, hi = payload_bytes[kind]
             payload = int(rng_task.integers(lo, hi + 1)) if hi else 0
             tlo, thi = PAYLOAD_TOKENS[kind]
