@@ -254,6 +254,9 @@ class _ExecCosts(CostTables):
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
         self.tasks = self.tasks + holds
+        # every execution instance has the network's links and channels, in the frame of origin 0: the
+        # per node pair look-ups of ``transfer`` come out the same each time, so they are shared
+        self._paths = self._cache.paths
 
     def _wireless_task(self, task: Task) -> TaskCosts:
         only = self._places.get(task.id)
@@ -295,6 +298,7 @@ class _ExecCache:
     )
     sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
     transfers: dict[tuple[Flow, str, str], Transfer] = field(default_factory=dict)
+    paths: dict[tuple[str, str], tuple] = field(default_factory=dict)  # CostTables._paths
 
 
 def _hold_costs(tid: str, res: str, ready_s: float, dur_s: float) -> TaskCosts:
@@ -335,6 +339,21 @@ class _PlanCosts(CostTables):
             self.tasks = tuple(
                 _committed_part(t, partial[t.id], origin_s) if t.id in partial else t for t in self.tasks
             )
+
+    def _path(self, src_node: str, dst_node: str) -> tuple:
+        """``CostTables._path`` with the look-ups kept between epochs (``_SiteCache.paths``): only the
+        channel's ready time (its last item, from ``channel_ready_s``) depends on the epoch."""
+        cache = self._site_cache
+        if cache is None:
+            return super()._path(src_node, dst_node)
+        got = cache.paths.get((src_node, dst_node))
+        if got is None:
+            got = cache.paths[(src_node, dst_node)] = super()._path(src_node, dst_node)
+        res = got[5]
+        if res is None:  # the backhaul: no channel
+            return got
+        ready = self.channel_ready_s.get(res, 0.0)
+        return got if got[6] == ready else (*got[:6], ready)
 
     def _sites(self, user_id: str) -> tuple[_Site, ...]:
         cache = self._site_cache
@@ -377,6 +396,7 @@ class _SiteCache:
     """
 
     static: dict[str, tuple[tuple[_Site, tuple[str, str] | None], ...]] = field(default_factory=dict)
+    paths: dict[tuple[str, str], tuple] = field(default_factory=dict)  # CostTables._path per node pair
 
 
 def _committed_part(task: TaskCosts, part: _Partial, origin_s: float) -> TaskCosts:
@@ -410,17 +430,23 @@ def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> Task
     if task.owner not in device_free_s:  # only the owner's device can run the task's local options
         return task
 
-    def opt(o: Option) -> Option:
-        free = device_free_s.get(o.node)
-        return dataclasses.replace(o, ready_s=max(o.ready_s, free)) if free is not None else o
+    free = device_free_s[task.owner]  # the owner's device: its local options are on it, the rest on APs
 
+    def opt(o: Option) -> Option:
+        if o.node != task.owner:
+            return o
+        return Option(o.node, o.model, o.resources, o.duration_s, o.quality, max(o.ready_s, free))
+
+    # the tables' own constructors (a few per arrival; dataclasses.replace costs several times more)
     modes = tuple(
-        dataclasses.replace(
-            m, ops=tuple(dataclasses.replace(op, options=tuple(opt(o) for o in op.options)) for op in m.ops)
+        Mode(
+            m.name,
+            tuple(Op(op.name, tuple(opt(o) for o in op.options), op.is_aggregation) for op in m.ops),
+            m.flows,
         )
         for m in task.modes
     )
-    return dataclasses.replace(task, modes=modes)
+    return TaskCosts(task.id, task.owner, task.release_s, task.deadline_s, modes)
 
 
 def _fit(
