@@ -228,7 +228,7 @@ def _options_text(d: TaskDecision) -> str:
 
 
 class _ExecCosts(CostTables):
-    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state.
+    """Actual-value cost tables of a batch plus holds (activities) encoding the committed state.
 
     Each task's ops get options only where its decision places one of them (``decisions``): the
     evaluator reads no other option, and the options it reads are built by the same code from the
@@ -246,7 +246,8 @@ class _ExecCosts(CostTables):
         cache: _ExecCache | None = None,
         decisions: list[TaskDecision] | None = None,
     ):
-        """``holds``: the tables of the hold tasks (``_hold_costs``)."""
+        """``holds``: the tables of the holds (``_Holds.costs``: one task with an op per hold, or
+        ``_hold_costs``: a task per hold; both time a hold alike)."""
         self._cache = cache if cache is not None else _ExecCache()
         self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
         self._only: frozenset[tuple[str, str | None]] | None = None
@@ -475,6 +476,27 @@ def _hold_decision(tid: str, res: str) -> TaskDecision:
     return TaskDecision(tid, HOLD_OP, (Placement(HOLD_OP, f"hold:{res}", None, 0),))
 
 
+HOLDS_TASK = "~holds"  # the one task that carries an execution's holds, an op per hold (``_Holds``)
+
+
+def _hold_key(hold_id: str) -> str:
+    """The activity key of a hold: op ``hold_id`` of ``HOLDS_TASK``."""
+    return f"{HOLDS_TASK}/{hold_id}"
+
+
+def _hold_op(hold_id: str, res: str, ready_s: float, dur_s: float) -> tuple[Op, Placement]:
+    """A hold as one op of ``HOLDS_TASK`` (released at 0): on ``res`` for ``dur_s``, not before ``ready_s``.
+
+    The evaluator starts an op at the latest of its task's release, its option's ``ready_s`` and the
+    ends of its predecessors; a hold has no data predecessor, and every ``ready_s`` here is a time of
+    the simulation (>= 0), so the op is timed exactly as the task of ``_hold_costs`` (released at
+    ``ready_s``). One task for all the holds instead of one task each saves the evaluator a decision,
+    a task's tables and a task's metrics per hold, several per arrival.
+    """
+    node = f"hold:{res}"
+    return Op(hold_id, (Option(node, None, (res,), dur_s, 1.0, ready_s),)), Placement(hold_id, node, None, 0)
+
+
 def _network_and_arrivals(
     scenario_or_instance: Scenario | str | Instance,
     rate: float | None,
@@ -594,7 +616,9 @@ def simulate(
 
 
 class _Holds:
-    """The hold tasks of one execution (``_Simulator._execute``): which frozen transfers it includes.
+    """The holds of one execution (``_Simulator._execute``): which frozen transfers it includes.
+
+    Every hold is an op of one task, ``HOLDS_TASK`` (``_hold_op``), keyed ``~holds/<hold id>``.
 
     A device or server slot used by the batch gets one hold (busy until it is free and the epoch),
     each channel a zero-length gate at the epoch before the batch's first transfer, and the frozen
@@ -639,10 +663,10 @@ class _Holds:
                 h = sim._hold_id()
                 if a.task in own:  # a zero-length hold at its start, then the activity itself
                     self.base.append((h, a.resource, a.start_s, 0.0))
-                    self.expand[key], self.measure[key] = [f"{h}/{HOLD_OP}", key], key
+                    self.expand[key], self.measure[key] = [_hold_key(h), key], key
                 else:  # a hold of its own length in its place
                     self.base.append((h, a.resource, a.start_s, a.end_s - a.start_s))
-                    self.expand[key] = [f"{h}/{HOLD_OP}"]
+                    self.expand[key] = [_hold_key(h)]
                     self.measure[key] = self.expand[key][0]
         self.seq: dict[str, list[str]] = {}
         for r, keys in other.items():  # pinned entries as they are, the gate before the first other one
@@ -655,7 +679,7 @@ class _Holds:
                 if not gated:
                     h = sim._hold_id()
                     self.base.append((h, r, max(sim.base_free.get(r, 0.0), not_before_s), 0.0))
-                    out.append(f"{h}/{HOLD_OP}")
+                    out.append(_hold_key(h))
                     gated = True
                 out.append(k)
             self.seq[r] = out
@@ -666,9 +690,9 @@ class _Holds:
             if self.gate_at[r] < len(keys):
                 g = sim._hold_id()
                 self.base.append((g, r, not_before_s, 0.0))
-                self.gate[r] = f"{g}/{HOLD_OP}"
+                self.gate[r] = _hold_key(g)
         self.ids: dict[str, dict[int, str]] = {r: {} for r in chans}  # frozen index -> its hold id
-        self.built: dict[str, tuple[TaskCosts, TaskDecision]] = {}  # hold id -> its tables and decision
+        self.built: dict[str, tuple[Op, Placement]] = {}  # hold id -> its op and placement
         self.included: dict[str, set[int]] = {r: set() for r in chans}
         for r, fx in fixed.items():  # a frozen transfer that would push the next one: include them all
             if any(s0 + (e0 - s0) > s1 for (s0, e0, _), (s1, _, _) in itertools.pairwise(fx)):
@@ -678,7 +702,7 @@ class _Holds:
         h = self.ids[r].get(j)
         if h is None:
             h = self.ids[r][j] = self.sim._hold_id()
-        return f"{h}/{HOLD_OP}"
+        return _hold_key(h)
 
     def include_neighbours(self, r: str, pos: list[int]) -> None:
         n = len(self.fixed[r])
@@ -756,22 +780,25 @@ class _Holds:
     def _all(self) -> list[tuple[str, str, float, float]]:
         """(task id, resource, ready_s, duration_s) of every hold included now."""
         out = list(self.base)
-        for r, j, key in self.frozen_keys():
+        for r, j, _ in self.frozen_keys():
             start, end, _ = self.fixed[r][j]
-            out.append((key.split("/", 1)[0], r, start, end - start))
+            out.append((self.ids[r][j], r, start, end - start))
         return out
 
-    def _built(self, hold: tuple[str, str, float, float]) -> tuple[TaskCosts, TaskDecision]:
+    def _built(self, hold: tuple[str, str, float, float]) -> tuple[Op, Placement]:
         got = self.built.get(hold[0])
         if got is None:  # built once per execution, reused by its passes
-            got = self.built[hold[0]] = (_hold_costs(*hold), _hold_decision(hold[0], hold[1]))
+            got = self.built[hold[0]] = _hold_op(*hold)
         return got
 
     def costs(self) -> tuple[TaskCosts, ...]:
-        return tuple(self._built(h)[0] for h in self._all())
+        """The tables of the holds included now: one task (``HOLDS_TASK``) with an op per hold."""
+        ops = tuple(self._built(h)[0] for h in self._all())
+        return (TaskCosts(HOLDS_TASK, None, 0.0, None, (Mode(HOLD_OP, ops, ()),)),) if ops else ()
 
     def decisions(self) -> tuple[TaskDecision, ...]:
-        return tuple(self._built(h)[1] for h in self._all())
+        placements = tuple(self._built(h)[1] for h in self._all())
+        return (TaskDecision(HOLDS_TASK, HOLD_OP, placements),) if placements else ()
 
     def sequences(self, pos: dict[str, list[int]]) -> tuple[Sequence, ...]:
         seq = dict(self.seq)
@@ -822,9 +849,11 @@ def _replaced(obj: Any, **changes: Any) -> Any:
     """
     new = object.__new__(type(obj))
     cached = _cached_properties(type(obj))
-    new.__dict__.update((k, v) for k, v in obj.__dict__.items() if k not in cached)  # recomputed on use
-    for name, value in changes.items():
-        object.__setattr__(new, name, value)
+    if cached:
+        new.__dict__.update((k, v) for k, v in obj.__dict__.items() if k not in cached)  # recomputed on use
+    else:
+        new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)  # what object.__setattr__ does for a field (no slots, no descriptor)
     return new
 
 
