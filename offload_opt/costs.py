@@ -23,7 +23,8 @@ from offload_opt.physics.llm import (
     gpu_op_time_s,
 )
 from offload_opt.physics.quality import (
-    _p_correct_unchecked,
+    _difficulty_to_b_unchecked,
+    _p_correct_of_b,
     _work_of_difficulty_unchecked,
     _work_share_quality_unchecked,
     compose_decomposed,
@@ -351,6 +352,7 @@ class CostTables:
         quality: dict[str, float] = {}
         opts: list[Option] = []
         checked = False
+        b = math.nan  # the op's IRT difficulty, set when its first model is rated
         for site in self._sites(task.user):
             sp = site.speed
             if not checked:
@@ -372,11 +374,12 @@ class CostTables:
             if q is None:
                 theta = model_by_id[site.model].theta
                 if quality:
-                    q = _p_correct_unchecked(theta, difficulty, a, b_levels)
+                    q = _p_correct_of_b(theta, b, a)
                     if work_share is not None:
                         q = _work_share_quality_unchecked(q, work_share, uplift)
                 else:
                     q = p_correct(theta, difficulty, a, b_levels)
+                    b = _difficulty_to_b_unchecked(difficulty, b_levels)  # checked by p_correct just now
                     if work_share is not None:
                         q = work_share_quality(q, work_share, uplift)
                 quality[site.model] = q

@@ -47,6 +47,10 @@ def test_unchecked_physics_twins_are_bit_identical():
         assert llm._gpu_op_time_unchecked_s(i, o, pre, tok, setup) == llm.gpu_op_time_s(i, o, pre, tok, setup)
         theta, d, a = _rand(rng, -3, 3), _rand(rng, 1, 5), _rand(rng, 0.2, 3)
         assert quality._p_correct_unchecked(theta, d, a, b) == quality.p_correct(theta, d, a, b)
+        assert quality._difficulty_to_b_unchecked(d, b) == quality.difficulty_to_b(d, b)
+        assert quality._p_correct_of_b(theta, quality.difficulty_to_b(d, b), a) == quality.p_correct(
+            theta, d, a, b
+        )
         dw = _rand(rng, 1e-4, 5)
         assert quality._work_of_difficulty_unchecked(dw, w) == quality.work_of_difficulty(dw, w)
         q, share, up = _rand(rng, 0, 1), _rand(rng, 0, 2), _rand(rng, 0, 0.9)
@@ -62,13 +66,44 @@ def test_unchecked_physics_twins_are_bit_identical():
         assert fast == wifi.airtime_s(n, rate, eff, over, rho)
 
 
+def _reference_options(self, task, difficulty, in_tokens, out_tokens, work_share=None):
+    """``CostTables._options`` before its fast paths (main at 4b15d62): checked physics for every option."""
+    inst = self.instance
+    physics = inst.physics
+    quality_of: dict[str, float] = {}
+    opts = []
+    for site in self._sites(task.user):
+        sp = site.speed
+        if site.decode_token_s is None:
+            dur = llm.compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+        else:
+            dur = llm.gpu_op_time_s(in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s)
+        q = quality_of.get(site.model)
+        if q is None:
+            theta = inst.model_by_id[site.model].theta
+            q = quality.p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
+            if work_share is not None:
+                q = quality.work_share_quality(q, work_share, physics.decomposition_uplift)
+            quality_of[site.model] = q
+        opts.append(costs_mod.Option(site.node, site.model, site.resources, dur, q, site.ready_s))
+    return tuple(opts)
+
+
+def _reference_rating(self, task_difficulty, op_difficulty):
+    """``CostTables._decomposed_rating`` before its fast path (checked physics)."""
+    physics = self.instance.physics
+    if physics.composition == "product":
+        return op_difficulty, None
+    wl = physics.work_levels
+    return task_difficulty, quality.work_of_difficulty(op_difficulty, wl) / quality.work_of_difficulty(
+        task_difficulty, wl
+    )
+
+
 def _checked_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make costs.py use the checked physics everywhere (its unchecked names bound to the checked twins)."""
-    monkeypatch.setattr(costs_mod, "_compute_time_unchecked_s", llm.compute_time_s)
-    monkeypatch.setattr(costs_mod, "_gpu_op_time_unchecked_s", llm.gpu_op_time_s)
-    monkeypatch.setattr(costs_mod, "_p_correct_unchecked", quality.p_correct)
-    monkeypatch.setattr(costs_mod, "_work_of_difficulty_unchecked", quality.work_of_difficulty)
-    monkeypatch.setattr(costs_mod, "_work_share_quality_unchecked", quality.work_share_quality)
+    """Make the cost tables build their options, work shares and airtimes with the checked physics only."""
+    monkeypatch.setattr(CostTables, "_options", _reference_options)
+    monkeypatch.setattr(CostTables, "_decomposed_rating", _reference_rating)
     monkeypatch.setattr(
         costs_mod,
         "_airtime_unchecked_s",

@@ -65,7 +65,13 @@ def p_correct(theta: float, difficulty: float, a: float, b_levels: Sequence[floa
 def _p_correct_unchecked(theta: float, difficulty: float, a: float, b_levels: Sequence[float]) -> float:
     """``p_correct`` on inputs already checked: the cost tables' fast path (PhysicsSettings and the
     tasks' difficulties are checked once when the instance is built)."""
-    return _sigmoid(a * (theta - _difficulty_to_b_unchecked(difficulty, b_levels)))
+    return _p_correct_of_b(theta, _difficulty_to_b_unchecked(difficulty, b_levels), a)
+
+
+def _p_correct_of_b(theta: float, b: float, a: float) -> float:
+    """``p_correct`` from the IRT difficulty ``b`` (``difficulty_to_b``) already worked out: the cost
+    tables rate every model of an op at one difficulty, so they convert it to ``b`` once per op."""
+    return _sigmoid(a * (theta - b))
 
 
 def _check_work_levels(work_levels: Sequence[float]) -> None:
