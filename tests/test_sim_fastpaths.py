@@ -22,7 +22,7 @@ import pytest
 
 from offload_opt import costs as costs_mod
 from offload_opt.costs import CostTables, channel_resource
-from offload_opt.generator import _chooser, generate
+from offload_opt.generator import _chooser, _share_difficulty, generate, generate_tasks
 from offload_opt.physics import llm, quality, wifi
 from offload_opt.sim import engine
 from offload_opt.sim.engine import _PlanCosts, _Simulator, _SiteCache
@@ -245,3 +245,25 @@ def test_greedy_on_one_task_places_it_as_every_order_does():
         sols = {order: solve(one, "greedy", order=order).solution for order in ("spt", "release", "rank")}
         assert sols["spt"].decisions == sols["release"].decisions == sols["rank"].decisions
         assert sols["spt"].sequences == sols["release"].sequences
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(seed=0, users=12, tasks_per_user=6), dict(seed=9, users=30, aps=5, area_m=51.6, tasks_per_user=3)],
+)
+def test_generate_tasks_are_the_tasks_of_generate(kw):
+    """The simulator's pool (``generate_tasks``) is ``generate``'s tasks to the bit (its work shares
+    take the once-per-task W(L) and the unchecked inverse: the same numbers)."""
+    assert generate_tasks("default", **kw) == generate("default", **kw).tasks
+
+
+def test_share_difficulty_fast_path_equals_the_checked_one():
+    rng = random.Random(3)
+    wl = (1.0, 1.7, 2.9, 4.4, 6.8)
+    for _ in range(3000):
+        d, share = rng.uniform(1, 5), rng.choice([0.0, 1e-12, rng.random(), 1.0])
+        want = _share_difficulty(share, d, wl)
+        assert _share_difficulty(share, d, wl, quality.work_of_difficulty(d, wl)) == want
+        assert quality._difficulty_of_work_unchecked(
+            max(share, 1e-9) * 6.8, wl
+        ) == quality.difficulty_of_work(max(share, 1e-9) * 6.8, wl)

@@ -115,6 +115,12 @@ def difficulty_of_work(work: float, work_levels: Sequence[float]) -> float:
     _check_work_levels(work_levels)
     if not 0.0 < work <= work_levels[-1]:
         raise ValueError(f"work: must be in (0, {work_levels[-1]}], got {work!r}")
+    return _difficulty_of_work_unchecked(work, work_levels)
+
+
+def _difficulty_of_work_unchecked(work: float, work_levels: Sequence[float]) -> float:
+    """``difficulty_of_work`` on inputs already checked (the generator's fast path: it checks the work
+    levels once per instance and each work's range itself)."""
     if work <= work_levels[0]:
         return work / work_levels[0]
     for k in range(1, len(work_levels)):

@@ -79,7 +79,7 @@ from offload_opt.costs import (
     user_node,
 )
 from offload_opt.evaluator import ActivityTime, Evaluation, TaskMetrics, evaluate
-from offload_opt.generator import SCENARIOS, Scenario, generate
+from offload_opt.generator import SCENARIOS, Scenario, generate, generate_tasks
 from offload_opt.instance import AP, Instance, Task
 from offload_opt.sim.arrivals import (
     Arrival,
@@ -88,6 +88,7 @@ from offload_opt.sim.arrivals import (
     check_positive_number,
     poisson_trace,
     read_trace,
+    templates_from,
     templates_of,
 )
 from offload_opt.solution import Placement, Sequence, Solution, TaskDecision, flow_key
@@ -553,8 +554,8 @@ def _network_and_arrivals(
         if r.user not in net.user_by_id:
             raise InputError(f"trace: arrival {i}: unknown user {r.user!r} (known: {', '.join(users)})")
     per_user = max(counts.values(), default=1)
-    pool = generate(scenario_or_instance, seed=seed, **{**knobs, "tasks_per_user": per_user})
-    return net, arrivals_from(rows, templates_of(pool), seed, cycle=False)
+    pool = generate_tasks(scenario_or_instance, seed=seed, **{**knobs, "tasks_per_user": per_user})
+    return net, arrivals_from(rows, templates_from(pool), seed, cycle=False)
 
 
 def simulate(
