@@ -187,6 +187,9 @@ class CostTables:
         self._server_slots: dict[tuple[str, str], tuple[str, ...]] = {}
         self._paths: dict[tuple[str, str], tuple] = {}  # transfer's per node pair look-ups (pure cache)
         self._work_checked = False  # the work levels went through the checked physics (_decomposed_rating)
+        # None: every mode of a task; a mode's name: that mode only (the simulator's execution tables,
+        # which time one decision: its mode's ops and flows come out as in the full tables)
+        self._only_mode: str | None = None
         if instance.explicit is not None:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
@@ -421,17 +424,19 @@ class CostTables:
         w = task.whole
         w_out = self._value(w.output_tokens, w.actual, "output_tokens")
         w_diff = self._value(w.difficulty, w.actual, "difficulty")
-        whole = Mode(
-            "whole",
-            (Op("whole", self._options(task, w_diff, task.prompt_tokens, w_out)),),
-            (
-                Flow(SOURCE, 0, text_bytes(task.prompt_tokens) + task.payload_bytes),
-                Flow(0, SINK, text_bytes(w_out)),
-            ),
-        )
-        modes = [whole]
+        modes = []
+        if self._only_mode in (None, "whole"):
+            whole = Mode(
+                "whole",
+                (Op("whole", self._options(task, w_diff, task.prompt_tokens, w_out)),),
+                (
+                    Flow(SOURCE, 0, text_bytes(task.prompt_tokens) + task.payload_bytes),
+                    Flow(0, SINK, text_bytes(w_out)),
+                ),
+            )
+            modes.append(whole)
         dec = task.decomposition
-        if dec is not None:
+        if dec is not None and self._only_mode in (None, "decompose"):
             index = {s.id: i for i, s in enumerate(dec.subtasks)}
             outs = [self._value(s.output_tokens, s.actual, "output_tokens") for s in dec.subtasks]
             ops: list[Op] = []

@@ -22,6 +22,7 @@ import pytest
 
 from offload_opt import costs as costs_mod
 from offload_opt.costs import CostTables, channel_resource
+from offload_opt.evaluator import evaluate
 from offload_opt.generator import _chooser, _share_difficulty, generate, generate_tasks
 from offload_opt.physics import llm, quality, wifi
 from offload_opt.sim import engine
@@ -267,3 +268,17 @@ def test_share_difficulty_fast_path_equals_the_checked_one():
         assert quality._difficulty_of_work_unchecked(
             max(share, 1e-9) * 6.8, wl
         ) == quality.difficulty_of_work(max(share, 1e-9) * 6.8, wl)
+
+
+def test_execution_tables_time_a_decision_as_the_full_tables_do():
+    """``_ExecCosts`` builds only each decision's mode and places: the evaluator gives every activity
+    and every task the times and metrics it gives with the full actual-value tables."""
+    inst = generate("default", seed=8, users=15, aps=4, tasks_per_user=2)
+    res = solve(inst, "greedy")
+    decisions = list(res.solution.decisions)
+    assert {d.mode for d in decisions} == {"whole", "decompose"}  # both kinds of tables are built
+    full = evaluate(CostTables(inst, actual=True, time_origin_s=0.0), res.solution)
+    small_tables = engine._ExecCosts(inst, (), engine._ExecCache(), decisions)
+    assert all(len(t.modes) == 1 for t in small_tables.tasks)
+    small = evaluate(small_tables, res.solution)
+    assert small.schedule == full.schedule and small.tasks == full.tasks

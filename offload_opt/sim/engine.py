@@ -231,10 +231,11 @@ def _options_text(d: TaskDecision) -> str:
 class _ExecCosts(CostTables):
     """Actual-value cost tables of a batch plus holds (activities) encoding the committed state.
 
-    Each task's ops get options only where its decision places one of them (``decisions``): the
-    evaluator reads no other option, and the options it reads are built by the same code from the
-    same values, so the times and metrics are those of the full tables at a fraction of the cost.
-    ``cache`` (the simulator's) keeps each task's tables (per set of places), each user's sites and
+    Each task gets only its decision's mode (``decisions``), whose ops get options only where the
+    decision places one of them: the evaluator reads no other mode or option, and the ones it reads
+    are built by the same code from the same values, so the times and metrics are those of the full
+    tables at a fraction of the cost (tests/test_sim_fastpaths.py compares them).
+    ``cache`` (the simulator's) keeps each task's tables (per mode and places), each user's sites and
     each flow's transfer between two nodes between the passes of one execution and between epochs:
     every execution instance is the network with other tasks, in the same frame (origin 0), so
     they come out the same each time; reusing them changes no number.
@@ -251,6 +252,7 @@ class _ExecCosts(CostTables):
         ``_hold_costs``: a task per hold; both time a hold alike)."""
         self._cache = cache if cache is not None else _ExecCache()
         self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
+        self._modes = {d.task: d.mode for d in decisions or ()}
         self._only: frozenset[tuple[str, str | None]] | None = None
         super().__init__(
             instance, actual=True, time_origin_s=0.0
@@ -262,15 +264,19 @@ class _ExecCosts(CostTables):
 
     def _wireless_task(self, task: Task) -> TaskCosts:
         only = self._places.get(task.id)
+        mode = self._modes.get(task.id)
         got = self._cache.tasks.get(task.id)
-        if got is not None and got[0] is task and got[1] == only:
+        if got is not None and got[0] is task and got[1] == (only, mode):
             return got[2]
-        self._only = only
+        self._only, self._only_mode = (
+            only,
+            mode,
+        )  # the decision's places and mode (the evaluator reads no other)
         try:
             tc = super()._wireless_task(task)
         finally:
-            self._only = None
-        self._cache.tasks[task.id] = (task, only, tc)
+            self._only, self._only_mode = None, None
+        self._cache.tasks[task.id] = (task, (only, mode), tc)
         return tc
 
     def transfer(self, flow: Flow, src_node: str, dst_node: str) -> Transfer:
@@ -295,8 +301,8 @@ class _ExecCosts(CostTables):
 class _ExecCache:
     """What the execution tables of one simulation reuse (see ``_ExecCosts``)."""
 
-    tasks: dict[str, tuple[Task, frozenset[tuple[str, str | None]] | None, TaskCosts]] = field(
-        default_factory=dict
+    tasks: dict[str, tuple[Task, tuple[frozenset[tuple[str, str | None]] | None, str | None], TaskCosts]] = (
+        field(default_factory=dict)
     )
     sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
     transfers: dict[tuple[Flow, str, str], Transfer] = field(default_factory=dict)
