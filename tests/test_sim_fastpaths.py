@@ -185,10 +185,11 @@ def test_plan_site_cache_gives_the_sites_cost_tables_build():
         busy_seen.update(c.busy_until_s > 0 for c in plan_inst.channels)
         device_free = {f"user:{u.id}": rng.uniform(0, 5) for u in net.users if rng.random() < 0.3}
         cached = _PlanCosts(plan_inst, device_free, None, origin, cache)
+        given = _PlanCosts(plan_inst, device_free, None, origin, cache, sim.plan_backlogs)  # as _epoch does
         fresh = _PlanCosts(plan_inst, device_free, None, origin)
-        assert cached.tasks == fresh.tasks
+        assert cached.tasks == fresh.tasks == given.tasks
         for u in net.users:
-            assert cached._sites(u.id) == CostTables._sites(fresh, u.id)
+            assert cached._sites(u.id) == CostTables._sites(fresh, u.id) == given._sites(u.id)
         for t in fresh.tasks:
             for m in t.modes:
                 for f in m.flows:

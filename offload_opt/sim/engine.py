@@ -254,6 +254,7 @@ class _ExecCosts(CostTables):
         self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
         self._modes = {d.task: d.mode for d in decisions or ()}
         self._only: frozenset[tuple[str, str | None]] | None = None
+        self._only_sites: tuple[Any, tuple[_Site, ...]] = (None, ())  # (user, places) -> its sites
         super().__init__(
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
@@ -292,8 +293,11 @@ class _ExecCosts(CostTables):
         sites = self._cache.sites.get(user_id)
         if sites is None:
             sites = self._cache.sites[user_id] = super()._sites(user_id)
-        if self._only is not None:
-            return tuple(s for s in sites if (s.node, s.model) in self._only)
+        if self._only is not None:  # the same filter for every op of the task being built
+            key = (user_id, self._only)
+            if self._only_sites[0] != key:
+                self._only_sites = (key, tuple(s for s in sites if (s.node, s.model) in self._only))
+            return self._only_sites[1]
         return sites
 
 
@@ -334,11 +338,15 @@ class _PlanCosts(CostTables):
         partial: dict[str, _Partial] | None = None,
         origin_s: float = 0.0,
         sites: _SiteCache | None = None,
+        group_backlog_s: dict[tuple[str, str], float] | None = None,
     ):
         """``partial``: tasks re-planned in parts (their committed part, absolute times; ``origin_s``
         is the epoch, the planning frame's zero); each enters with its committed mode only.
-        ``sites``: the simulator's cache of each user's sites (``_SiteCache``)."""
+        ``sites``: the simulator's cache of each user's sites (``_SiteCache``); ``group_backlog_s``:
+        (AP id, slot group id) -> the group's ``queue_backlog_s`` in ``instance`` (from
+        ``_Simulator._planning_instance``, which set them; else read from the APs' slot groups)."""
         self._site_cache = sites
+        self._group_backlog_s = group_backlog_s
         self._group_ready_s: dict[tuple[str, str], float] | None = None
         super().__init__(instance)
         if device_free_s:
@@ -375,11 +383,12 @@ class _PlanCosts(CostTables):
             cache.static[user_id] = tuple((s, group_of.get(s.resources)) for s in sites)
             return sites
         if self._group_ready_s is None:  # each slot group's ready time in these tables' frame
-            self._group_ready_s = {
-                (ap.id, g.id): max(0.0, g.queue_backlog_s - self.time_origin_s)
-                for ap in self.instance.aps
-                for g in ap.slot_groups
-            }
+            backlog = self._group_backlog_s
+            if backlog is None:
+                backlog = {
+                    (ap.id, g.id): g.queue_backlog_s for ap in self.instance.aps for g in ap.slot_groups
+                }
+            self._group_ready_s = {key: max(0.0, b - self.time_origin_s) for key, b in backlog.items()}
         ready = self._group_ready_s
         out = []
         for s, key in static:
@@ -932,6 +941,7 @@ class _Simulator:
         self.group_of = {(ap.id, m): g.id for ap in net.aps for m, g in ap.group_of_model.items()}
         self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
         self.plan_sites = _SiteCache()  # each user's sites for the planning tables (_PlanCosts)
+        self.plan_backlogs: dict[tuple[str, str], float] = {}  # the last planning instance's group backlogs
 
     # -- the loop --
 
@@ -1052,7 +1062,7 @@ class _Simulator:
         device_free = {
             node: free[dev] - origin for node, dev in self.user_devices if free.get(dev, 0.0) > origin
         }
-        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin, self.plan_sites)
+        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin, self.plan_sites, self.plan_backlogs)
         res = solve(
             plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
         )
@@ -1267,13 +1277,16 @@ class _Simulator:
             channels.append(_replaced(c, busy_until_s=busy) if busy != c.busy_until_s else c)
         slot_map: dict[str, str] = {}
         aps: list[AP] = []
+        group_backlogs: dict[tuple[str, str], float] = {}  # (AP, slot group) -> its backlog set below
         for ap in self.net.aps:
             backlogs: dict[str, float] = {}
             for gid, slots in self.slots_of_ap[ap.id]:
-                order = sorted(range(len(slots)), key=lambda k: (free.get(slots[k], 0.0), k))
+                slot_free = [free.get(x, 0.0) for x in slots]
+                order = sorted(range(len(slots)), key=slot_free.__getitem__)  # stable: ties by slot number
                 for j, k in enumerate(order):
                     slot_map[slots[j]] = slots[k]
-                backlogs[gid] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
+                backlogs[gid] = max(0.0, slot_free[order[0]] - origin)
+                group_backlogs[(ap.id, gid)] = backlogs[gid]
             if ap.gpus:
                 gpus = tuple(
                     _replaced(g, queue_backlog_s=backlogs[g.id]) if backlogs[g.id] != g.queue_backlog_s else g
@@ -1298,6 +1311,7 @@ class _Simulator:
             if task.deadline_s is not None and task.deadline_s - waited > 0:
                 deadline = task.deadline_s - waited
             tasks.append(_replaced(task, release_s=max(0.0, -waited), deadline_s=deadline))
+        self.plan_backlogs = group_backlogs
         return _with_fields(self.net, aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
 
     # -- results --
