@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
 from offload_opt.physics.llm import (
@@ -33,6 +34,33 @@ from offload_opt.physics.quality import (
     work_share_quality,
 )
 from offload_opt.physics.wifi import _airtime_unchecked_s, airtime_s, background_factor
+
+
+class _memo:
+    """``functools.cached_property`` without the lock Python 3.11's takes on every first access.
+
+    The tables' look-ups (a mode's op index, a task's mode index, ...) are pure functions of frozen
+    fields, computed on first use; the simulator builds thousands of tables, so the lock was a
+    measurable share of its time. Two threads racing on a first access compute the same value.
+    """
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)  # the instance's value shadows this descriptor
+        return value
+
+
+_cached = cached_property if TYPE_CHECKING else _memo  # typed as a cached_property
+
 
 SOURCE = -1  # flow endpoint: the owner's device, data available at release
 SINK = -2  # flow endpoint: the owner's device, where the final answer must arrive
@@ -93,11 +121,11 @@ class Mode:
     ops: tuple[Op, ...]
     flows: tuple[Flow, ...]
 
-    @cached_property
+    @_cached
     def op_index(self) -> dict[str, int]:
         return {op.name: i for i, op in enumerate(self.ops)}
 
-    @cached_property
+    @_cached
     def in_flows(self) -> tuple[tuple[int, ...], ...]:
         """For each op, the indices of flows ending at it."""
         out: list[list[int]] = [[] for _ in self.ops]
@@ -106,7 +134,7 @@ class Mode:
                 out[f.dst].append(k)
         return tuple(tuple(x) for x in out)
 
-    @cached_property
+    @_cached
     def topo_order(self) -> tuple[int, ...]:
         """Op indices with every flow source before its destination."""
         indeg = [0] * len(self.ops)
@@ -134,7 +162,7 @@ class TaskCosts:
     deadline_s: float | None
     modes: tuple[Mode, ...]
 
-    @cached_property
+    @_cached
     def mode_index(self) -> dict[str, int]:
         return {m.name: i for i, m in enumerate(self.modes)}
 
@@ -487,11 +515,11 @@ class CostTables:
         flows = tuple(Flow(index[e.src], index[e.dst], e.cost) for e in job.edges)
         return TaskCosts(job.id, None, job.release_s, None, (Mode("dag", tuple(ops), flows),))
 
-    @cached_property
+    @_cached
     def task_index(self) -> dict[str, int]:
         return {t.id: i for i, t in enumerate(self.tasks)}
 
-    @cached_property
+    @_cached
     def channel_ready_s(self) -> dict[str, float]:
         """Channel resource -> earliest start of any transfer on it, in the tables' frame.
 
@@ -507,7 +535,7 @@ class CostTables:
                 out[channel_resource(c.id)] = ready
         return out
 
-    @cached_property
+    @_cached
     def resources(self) -> tuple[str, ...]:
         """Every unary resource any option or transfer may use."""
         seen: dict[str, None] = {}

@@ -283,3 +283,33 @@ def test_execution_tables_time_a_decision_as_the_full_tables_do():
     assert all(len(t.modes) == 1 for t in small_tables.tasks)
     small = evaluate(small_tables, res.solution)
     assert small.schedule == full.schedule and small.tasks == full.tasks
+
+
+def test_remap_decision_equals_the_replace_built_one():
+    """``_remap_decision`` builds with the constructors (and keeps unchanged decisions as they are)
+    what ``dataclasses.replace`` built."""
+    from offload_opt.costs import server_resource
+    from offload_opt.solution import Placement, TaskDecision
+
+    group_of = {("a", "m"): "g0", ("a", "n"): "g1"}
+    slot_map = {server_resource("a", "g0", 0): server_resource("a", "g0", 2)}
+    slot_map[server_resource("a", "g0", 2)] = server_resource("a", "g0", 0)
+    slot_map[server_resource("a", "g1", 0)] = server_resource("a", "g1", 0)
+    for slots in ((0, 0), (2, 1), (1, 0)):
+        d = TaskDecision(
+            "t1",
+            "decompose",
+            (
+                Placement("s0", "ap:a", "m", slots[0]),
+                Placement("s1", "ap:a", "n", slots[1]),
+                Placement("agg", "user:u", "x", 0),
+            ),
+        )
+        want = []
+        for p in d.placements:
+            if p.node.startswith("ap:"):
+                res = slot_map.get(server_resource("a", group_of[("a", p.model)], p.slot))
+                if res is not None:
+                    p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
+            want.append(p)
+        assert engine._remap_decision(d, slot_map, group_of) == dataclasses.replace(d, placements=tuple(want))

@@ -1421,9 +1421,14 @@ def _remap_decision(
             ap_id = p.node.removeprefix("ap:")
             res = slot_map.get(server_resource(ap_id, group_of[(ap_id, p.model)], p.slot))
             if res is not None:
-                p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
+                slot = int(res.rsplit(":", 1)[1])
+                if slot != p.slot:  # the same placement otherwise (frozen: shared as it is)
+                    p = Placement(p.op, p.node, p.model, slot)
         out.append(p)
-    return dataclasses.replace(d, placements=tuple(out))
+    placements = tuple(out)
+    if all(a is b for a, b in zip(placements, d.placements, strict=True)):
+        return d
+    return TaskDecision(d.task, d.mode, placements)
 
 
 # ---- summary ---------------------------------------------------------------------------------
