@@ -269,10 +269,8 @@ class _ExecCosts(CostTables):
         got = self._cache.tasks.get(task.id)
         if got is not None and got[0] is task and got[1] == (only, mode):
             return got[2]
-        self._only, self._only_mode = (
-            only,
-            mode,
-        )  # the decision's places and mode (the evaluator reads no other)
+        # the decision's places and mode: the evaluator reads no other
+        self._only, self._only_mode = only, mode
         try:
             tc = super()._wireless_task(task)
         finally:
