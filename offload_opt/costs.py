@@ -13,11 +13,54 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from offload_opt.instance import AP, Instance, SpeedEntry, Task, User
-from offload_opt.physics.llm import compute_time_s, decode_token_time_s, gpu_op_time_s
-from offload_opt.physics.quality import compose_decomposed, p_correct, work_of_difficulty, work_share_quality
-from offload_opt.physics.wifi import airtime_s
+from offload_opt.physics.llm import (
+    _compute_time_unchecked_s,
+    _gpu_op_time_unchecked_s,
+    compute_time_s,
+    decode_token_time_s,
+    gpu_op_time_s,
+)
+from offload_opt.physics.quality import (
+    _difficulty_to_b_unchecked,
+    _p_correct_of_b,
+    _work_of_difficulty_unchecked,
+    _work_share_quality_unchecked,
+    compose_decomposed,
+    p_correct,
+    work_of_difficulty,
+    work_share_quality,
+)
+from offload_opt.physics.wifi import _airtime_unchecked_s, airtime_s, background_factor
+
+
+class _memo:
+    """``functools.cached_property`` without the lock Python 3.11's takes on every first access.
+
+    The tables' look-ups (a mode's op index, a task's mode index, ...) are pure functions of frozen
+    fields, computed on first use; the simulator builds thousands of tables, so the lock was a
+    measurable share of its time. Two threads racing on a first access compute the same value.
+    """
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)  # the instance's value shadows this descriptor
+        return value
+
+
+_cached = cached_property if TYPE_CHECKING else _memo  # typed as a cached_property
+
 
 SOURCE = -1  # flow endpoint: the owner's device, data available at release
 SINK = -2  # flow endpoint: the owner's device, where the final answer must arrive
@@ -78,11 +121,11 @@ class Mode:
     ops: tuple[Op, ...]
     flows: tuple[Flow, ...]
 
-    @cached_property
+    @_cached
     def op_index(self) -> dict[str, int]:
         return {op.name: i for i, op in enumerate(self.ops)}
 
-    @cached_property
+    @_cached
     def in_flows(self) -> tuple[tuple[int, ...], ...]:
         """For each op, the indices of flows ending at it."""
         out: list[list[int]] = [[] for _ in self.ops]
@@ -91,7 +134,7 @@ class Mode:
                 out[f.dst].append(k)
         return tuple(tuple(x) for x in out)
 
-    @cached_property
+    @_cached
     def topo_order(self) -> tuple[int, ...]:
         """Op indices with every flow source before its destination."""
         indeg = [0] * len(self.ops)
@@ -119,7 +162,7 @@ class TaskCosts:
     deadline_s: float | None
     modes: tuple[Mode, ...]
 
-    @cached_property
+    @_cached
     def mode_index(self) -> dict[str, int]:
         return {m.name: i for i, m in enumerate(self.modes)}
 
@@ -171,6 +214,10 @@ class CostTables:
         self._sites_of: dict[str, tuple[_Site, ...]] = {}
         self._server_slots: dict[tuple[str, str], tuple[str, ...]] = {}
         self._paths: dict[tuple[str, str], tuple] = {}  # transfer's per node pair look-ups (pure cache)
+        self._work_checked = False  # the work levels went through the checked physics (_decomposed_rating)
+        # None: every mode of a task; a mode's name: that mode only (the simulator's execution tables,
+        # which time one decision: its mode's ops and flows come out as in the full tables)
+        self._only_mode: str | None = None
         if instance.explicit is not None:
             self.time_origin_s = 0.0
             self.tasks = tuple(self._explicit_task(j) for j in instance.explicit.jobs)
@@ -194,10 +241,15 @@ class CostTables:
         path = self._paths.get((src_node, dst_node))
         if path is None:
             path = self._paths[(src_node, dst_node)] = self._path(src_node, dst_node)
-        bh, phy_rate_mbps, mac_efficiency, overhead_s, background, res, ready_s = path
+        bh, phy_rate_mbps, mac_efficiency, overhead_s, background, res, ready_s = (
+            path  # background: the factor 1 / (1 - rho)
+        )
         if bh is not None:
             return Transfer(bh.latency_s + 8.0 * flow.size / (bh.bandwidth_mbps * 1e6), None)
-        dur = airtime_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, background)
+        if flow.size >= 0:  # the link's inputs were checked once in ``_path``
+            dur = _airtime_unchecked_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, background)
+        else:
+            dur = airtime_s(flow.size, phy_rate_mbps, mac_efficiency, overhead_s, 0.0)  # raises on the size
         return Transfer(dur, res, ready_s)
 
     def _path(self, src_node: str, dst_node: str) -> tuple:
@@ -222,12 +274,20 @@ class CostTables:
         physics = self.instance.physics
         assert physics is not None
         res = channel_resource(channel)
+        # validate the link once (airtime_s's checks, on a zero-byte transfer); transfers then take the fast path
+        airtime_s(
+            0.0,
+            link.phy_rate_mbps,
+            chan.mac_efficiency,
+            physics.airtime_overhead_s,
+            chan.background_utilisation,
+        )
         return (
             None,
             link.phy_rate_mbps,
             chan.mac_efficiency,
             physics.airtime_overhead_s,
-            chan.background_utilisation,
+            background_factor(chan.background_utilisation),
             res,
             self.channel_ready_s.get(res, 0.0),
         )
@@ -275,7 +335,7 @@ class CostTables:
         ]
         for ap_id in inst.links_of_user[user.id]:
             ap: AP = inst.ap_by_id[ap_id]
-            group_of_model = ap.group_of_model  # a property that builds the groups: once per AP
+            group_of_model = ap.group_of_model
             for s in ap.servers:
                 group = group_of_model[s.model]
                 res = self._server_slots.get((ap.id, group.id))
@@ -313,21 +373,48 @@ class CostTables:
         inst = self.instance
         physics = inst.physics
         assert physics is not None
+        # Per op, the first site and the first model go through the checked physics, which raise on
+        # a bad token count, difficulty, work share or physics constant (the same for every site and
+        # model of the op); the other sites and models differ only in speeds (checked by SpeedEntry),
+        # per-token decode times (from the checked decode_token_time_s) and abilities (ModelInfo), so
+        # they take the unchecked twins of the same formulas (tests/test_costs_fastpaths.py).
+        a, b_levels, uplift = physics.quality_a, physics.quality_b_levels, physics.decomposition_uplift
+        model_by_id = inst.model_by_id
         quality: dict[str, float] = {}
         opts: list[Option] = []
+        checked = False
+        b = math.nan  # the op's IRT difficulty, set when its first model is rated
         for site in self._sites(task.user):
             sp = site.speed
-            if site.decode_token_s is None:
-                dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+            if not checked:
+                if site.decode_token_s is None:
+                    dur = compute_time_s(in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s)
+                else:
+                    dur = gpu_op_time_s(
+                        in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s
+                    )
+            elif site.decode_token_s is None:
+                dur = _compute_time_unchecked_s(
+                    in_tokens, out_tokens, sp.prefill_tps, sp.decode_tps, sp.setup_s
+                )
             else:
-                dur = gpu_op_time_s(in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s)
+                dur = _gpu_op_time_unchecked_s(
+                    in_tokens, out_tokens, sp.prefill_tps, site.decode_token_s, sp.setup_s
+                )
             q = quality.get(site.model)
             if q is None:
-                theta = inst.model_by_id[site.model].theta
-                q = p_correct(theta, difficulty, physics.quality_a, physics.quality_b_levels)
-                if work_share is not None:
-                    q = work_share_quality(q, work_share, physics.decomposition_uplift)
+                theta = model_by_id[site.model].theta
+                if quality:
+                    q = _p_correct_of_b(theta, b, a)
+                    if work_share is not None:
+                        q = _work_share_quality_unchecked(q, work_share, uplift)
+                else:
+                    q = p_correct(theta, difficulty, a, b_levels)
+                    b = _difficulty_to_b_unchecked(difficulty, b_levels)  # checked by p_correct just now
+                    if work_share is not None:
+                        q = work_share_quality(q, work_share, uplift)
                 quality[site.model] = q
+            checked = True
             opts.append(Option(site.node, site.model, site.resources, dur, q, site.ready_s))
         return tuple(opts)
 
@@ -342,9 +429,16 @@ class CostTables:
         if physics.composition == "product":
             return op_difficulty, None
         assert physics.work_levels is not None  # PhysicsSettings requires them for this rule
-        share = work_of_difficulty(op_difficulty, physics.work_levels) / work_of_difficulty(
-            task_difficulty, physics.work_levels
-        )
+        wl = physics.work_levels
+        # the work levels are the instance's constants: checked by the first rating of these tables;
+        # each difficulty's range is checked here on every rating (the checked twin raises on a bad one)
+        if self._work_checked and 0.0 < op_difficulty <= len(wl) and 0.0 < task_difficulty <= len(wl):
+            share = _work_of_difficulty_unchecked(op_difficulty, wl) / _work_of_difficulty_unchecked(
+                task_difficulty, wl
+            )
+        else:
+            share = work_of_difficulty(op_difficulty, wl) / work_of_difficulty(task_difficulty, wl)
+            self._work_checked = True
         return task_difficulty, share
 
     def _wireless_task(self, task: Task) -> TaskCosts:
@@ -358,17 +452,19 @@ class CostTables:
         w = task.whole
         w_out = self._value(w.output_tokens, w.actual, "output_tokens")
         w_diff = self._value(w.difficulty, w.actual, "difficulty")
-        whole = Mode(
-            "whole",
-            (Op("whole", self._options(task, w_diff, task.prompt_tokens, w_out)),),
-            (
-                Flow(SOURCE, 0, text_bytes(task.prompt_tokens) + task.payload_bytes),
-                Flow(0, SINK, text_bytes(w_out)),
-            ),
-        )
-        modes = [whole]
+        modes = []
+        if self._only_mode in (None, "whole"):
+            whole = Mode(
+                "whole",
+                (Op("whole", self._options(task, w_diff, task.prompt_tokens, w_out)),),
+                (
+                    Flow(SOURCE, 0, text_bytes(task.prompt_tokens) + task.payload_bytes),
+                    Flow(0, SINK, text_bytes(w_out)),
+                ),
+            )
+            modes.append(whole)
         dec = task.decomposition
-        if dec is not None:
+        if dec is not None and self._only_mode in (None, "decompose"):
             index = {s.id: i for i, s in enumerate(dec.subtasks)}
             outs = [self._value(s.output_tokens, s.actual, "output_tokens") for s in dec.subtasks]
             ops: list[Op] = []
@@ -419,11 +515,11 @@ class CostTables:
         flows = tuple(Flow(index[e.src], index[e.dst], e.cost) for e in job.edges)
         return TaskCosts(job.id, None, job.release_s, None, (Mode("dag", tuple(ops), flows),))
 
-    @cached_property
+    @_cached
     def task_index(self) -> dict[str, int]:
         return {t.id: i for i, t in enumerate(self.tasks)}
 
-    @cached_property
+    @_cached
     def channel_ready_s(self) -> dict[str, float]:
         """Channel resource -> earliest start of any transfer on it, in the tables' frame.
 
@@ -439,7 +535,7 @@ class CostTables:
                 out[channel_resource(c.id)] = ready
         return out
 
-    @cached_property
+    @_cached
     def resources(self) -> tuple[str, ...]:
         """Every unary resource any option or transfer may use."""
         seen: dict[str, None] = {}

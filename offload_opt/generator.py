@@ -15,6 +15,7 @@ prediction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Literal, cast
 
@@ -50,7 +51,7 @@ from offload_opt.instance import (
     WholeEstimate,
 )
 from offload_opt.physics import wifi
-from offload_opt.physics.quality import difficulty_of_work, work_of_difficulty
+from offload_opt.physics.quality import _difficulty_of_work_unchecked, difficulty_of_work, work_of_difficulty
 
 # Planner error profiles; their figures and sources are in models/planners.yaml (Catalogue.planners).
 PLANNER_PROFILES: tuple[str, ...] = ("oracle", "teacher", "distilled")
@@ -338,10 +339,25 @@ def realised_tokens(expected: int, sigma_log: float, rng: np.random.Generator) -
     )
 
 
-def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
+def _chooser(mix: dict[str, float]) -> Callable[[np.random.Generator], str]:
+    """A draw of one name of ``mix`` with probability its weight's share, the weights normalised once.
+
+    The draw is ``rng.choice(len(names), p=w / w.sum())`` with the same ``p`` each time, so a chooser
+    made once per mix gives the draws of ``_choice`` bit for bit (the task loop draws two per task).
+    """
     names = list(mix)
     w = np.array([mix[n] for n in names], dtype=float)
-    return names[int(rng.choice(len(names), p=w / w.sum()))]
+    p = w / w.sum()
+    n = len(names)
+
+    def draw(rng: np.random.Generator) -> str:
+        return names[int(rng.choice(n, p=p))]
+
+    return draw
+
+
+def _choice(rng: np.random.Generator, mix: dict[str, float]) -> str:
+    return _chooser(mix)(rng)
 
 
 def _weights_gb(cat: Catalogue, hardware: str, model: str) -> float:
@@ -398,11 +414,24 @@ def _edge_server(
     return tuple(gpus), tuple(servers)
 
 
-def _share_difficulty(share: float, task_difficulty: float, work_levels: tuple[float, ...]) -> float:
-    """Difficulty of an op carrying ``share`` of a task's work (physics.quality.difficulty_of_work), rounded."""
-    work = share * work_of_difficulty(task_difficulty, work_levels)
+def _share_difficulty(
+    share: float, task_difficulty: float, work_levels: tuple[float, ...], task_work: float | None = None
+) -> float:
+    """Difficulty of an op carrying ``share`` of a task's work (physics.quality.difficulty_of_work), rounded.
+
+    ``task_work``: ``work_of_difficulty(task_difficulty, work_levels)`` when the caller has it (the task
+    loop works it out once per task, with the work levels checked once per instance); the work's range is
+    checked here, and a work outside it goes through the checked function, which raises."""
+    if task_work is None:
+        task_work = work_of_difficulty(task_difficulty, work_levels)
+        work = max(share * task_work, 1e-9)
+        d = difficulty_of_work(work, work_levels)
+    else:
+        work = max(share * task_work, 1e-9)
+        ok = 0.0 < work <= work_levels[-1]
+        d = _difficulty_of_work_unchecked(work, work_levels) if ok else difficulty_of_work(work, work_levels)
     # rounding to 4 decimals keeps files short; the floor keeps a vanishing share a valid difficulty (> 0)
-    return max(1e-4, round(difficulty_of_work(max(work, 1e-9), work_levels), 4))
+    return max(1e-4, round(d, 4))
 
 
 def generate(
@@ -413,6 +442,33 @@ def generate(
     **overrides,
 ) -> Instance:
     """A validated instance of ``scenario`` (a Scenario or a name in SCENARIOS) for ``seed``."""
+    got = _generate(scenario, seed, catalogue, name, overrides, tasks_only=False)
+    assert isinstance(got, Instance)
+    return got
+
+
+def generate_tasks(
+    scenario: Scenario | str = "default", seed: int = 0, catalogue: Catalogue | None = None, **overrides
+) -> tuple[Task, ...]:
+    """The tasks of ``generate(scenario, seed, catalogue, **overrides)``, the same to the bit, without the rest.
+
+    For a pool of task templates (the simulator's, thousands of tasks): the channels' MAC
+    efficiencies (which time every task's airtime) and the instance's whole checks are left out;
+    every task is checked by its own constructor as in ``generate``.
+    """
+    got = _generate(scenario, seed, catalogue, None, overrides, tasks_only=True)
+    assert isinstance(got, tuple)
+    return got
+
+
+def _generate(
+    scenario: Scenario | str,
+    seed: int,
+    catalogue: Catalogue | None,
+    name: str | None,
+    overrides: dict,
+    tasks_only: bool,
+) -> Instance | tuple[Task, ...]:
     if isinstance(scenario, str):
         if scenario not in SCENARIOS:
             raise ValueError(f"scenario: unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
@@ -515,8 +571,8 @@ def generate(
         )
     profile = cat.planners[sc.planner]
     spread = cat.output_length_spread
-    levels = _mix(sc.difficulty_mix)
-    payloads = _mix(sc.payload_mix)
+    draw_level = _chooser(_mix(sc.difficulty_mix))
+    draw_payload = _chooser(_mix(sc.payload_mix))
     tasks: list[Task] = []
 
     def predict_diff(true: float, lo: float = 1.0) -> float:
@@ -547,10 +603,10 @@ def generate(
 
     for u in users:
         for _ in range(sc.tasks_per_user):
-            level = float(_choice(rng_task, levels))
+            level = float(draw_level(rng_task))
             true_d = round(min(5.0, max(1.0, level + float(rng_task.uniform(-0.5, 0.5)))), 4)
             # payload_mix's kinds were checked against PAYLOAD_BYTES (text, image, document) in __post_init__
-            kind = cast(PayloadKind, _choice(rng_task, payloads))
+            kind = cast(PayloadKind, draw_payload(rng_task))
             lo, hi = payload_bytes[kind]
             payload = int(rng_task.integers(lo, hi + 1)) if hi else 0
             tlo, thi = PAYLOAD_TOKENS[kind]
@@ -563,15 +619,16 @@ def generate(
             # work is its share, and its output tokens are its share of the whole task's
             # (docs/model.md "Quality of a decomposed task").
             shares = [float(x) for x in rng_task.dirichlet(np.ones(n_sub + 1))]
+            task_work = work_of_difficulty(true_d, work_levels)  # W(L), once per task (checked)
             subs = []
             for s in range(n_sub):
                 parents = tuple(f"s{p}" for p in range(s) if rng_task.random() < sc.dependency_density)
-                sd = _share_difficulty(shares[s], true_d, work_levels)
+                sd = _share_difficulty(shares[s], true_d, work_levels, task_work)
                 s_out = max(8, int(round(true_out * shares[s])))
                 s_in = max(8, int(round(prompt / n_sub)) + int(rng_task.integers(10, 40)))
                 uses = kind != "text" and (s == 0 or rng_task.random() < 0.5)
                 subs.append((f"s{s}", sd, s_in, s_out, parents, uses))
-            agg_d = _share_difficulty(shares[n_sub], true_d, work_levels)
+            agg_d = _share_difficulty(shares[n_sub], true_d, work_levels, task_work)
             agg_out = max(8, int(round(true_out * shares[n_sub])))
             agg_in = int(rng_task.integers(30, 80))
             decomposition = Decomposition(
@@ -611,6 +668,8 @@ def generate(
                 )
             )
 
+    if tasks_only:
+        return tuple(tasks)
     channels = _channels(sc, cat, chan_of, aps, links, tasks)
 
     used_models = sorted(

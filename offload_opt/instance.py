@@ -379,7 +379,7 @@ class AP:
             if g.id not in hosted:
                 raise ValueError(f"gpus[{i}]: gpu {g.id!r} hosts no model")
 
-    @property
+    @cached_property  # the AP is frozen: built once, not on every call in the hot paths
     def slot_groups(self) -> tuple[SlotGroup, ...]:
         """The AP's groups of identical slots: one per GPU, or one per server without GPU (v1)."""
         if not self.gpus:
@@ -389,12 +389,12 @@ class AP:
             for g in self.gpus
         )
 
-    @property
+    @cached_property
     def group_of_model(self) -> dict[str, SlotGroup]:
         """model id -> the slot group it runs in."""
         return {m: grp for grp in self.slot_groups for m in grp.models}
 
-    @property
+    @cached_property
     def gpu_by_id(self) -> dict[str, GPU]:
         return {g.id: g for g in self.gpus}
 

@@ -21,6 +21,14 @@ def compute_time_s(
         raise ValueError(f"decode_tps: must be > 0, got {decode_tps!r}")
     if not setup_s >= 0:
         raise ValueError(f"setup_s: must be >= 0, got {setup_s!r}")
+    return _compute_time_unchecked_s(in_tokens, out_tokens, prefill_tps, decode_tps, setup_s)
+
+
+def _compute_time_unchecked_s(
+    in_tokens: float, out_tokens: float, prefill_tps: float, decode_tps: float, setup_s: float
+) -> float:
+    """``compute_time_s`` on inputs already checked (the cost tables' fast path: speeds and token
+    counts are checked when the instance is built)."""
     return setup_s + in_tokens / prefill_tps + out_tokens / decode_tps
 
 
@@ -66,3 +74,10 @@ def gpu_op_time_s(
     workloads); only decode slows with the batch (``decode_token_time_s``).
     """
     return compute_time_s(in_tokens, out_tokens, prefill_tps, 1.0 / decode_token_s, setup_s)
+
+
+def _gpu_op_time_unchecked_s(
+    in_tokens: float, out_tokens: float, prefill_tps: float, decode_token_s: float, setup_s: float
+) -> float:
+    """``gpu_op_time_s`` on inputs already checked (the cost tables' fast path)."""
+    return _compute_time_unchecked_s(in_tokens, out_tokens, prefill_tps, 1.0 / decode_token_s, setup_s)

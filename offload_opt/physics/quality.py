@@ -36,6 +36,12 @@ def difficulty_to_b(difficulty: float, b_levels: Sequence[float]) -> float:
         raise ValueError(f"b_levels: need at least 2 levels, got {n}")
     if not 1.0 <= difficulty <= n:
         raise ValueError(f"difficulty: must be in [1, {n}], got {difficulty!r}")
+    return _difficulty_to_b_unchecked(difficulty, b_levels)
+
+
+def _difficulty_to_b_unchecked(difficulty: float, b_levels: Sequence[float]) -> float:
+    """``difficulty_to_b`` on inputs already checked (the instance checks them once at load)."""
+    n = len(b_levels)
     lo = min(int(math.floor(difficulty)), n - 1)  # difficulty == n falls in the last segment
     frac = difficulty - lo
     return b_levels[lo - 1] + frac * (b_levels[lo] - b_levels[lo - 1])
@@ -52,7 +58,20 @@ def p_correct(theta: float, difficulty: float, a: float, b_levels: Sequence[floa
     """``sigmoid(a * (theta - b(difficulty)))``: success probability of a model of ability ``theta``."""
     if not a > 0:
         raise ValueError(f"a: must be > 0, got {a!r}")
-    return _sigmoid(a * (theta - difficulty_to_b(difficulty, b_levels)))
+    difficulty_to_b(difficulty, b_levels)  # its checks
+    return _p_correct_unchecked(theta, difficulty, a, b_levels)
+
+
+def _p_correct_unchecked(theta: float, difficulty: float, a: float, b_levels: Sequence[float]) -> float:
+    """``p_correct`` on inputs already checked: the cost tables' fast path (PhysicsSettings and the
+    tasks' difficulties are checked once when the instance is built)."""
+    return _p_correct_of_b(theta, _difficulty_to_b_unchecked(difficulty, b_levels), a)
+
+
+def _p_correct_of_b(theta: float, b: float, a: float) -> float:
+    """``p_correct`` from the IRT difficulty ``b`` (``difficulty_to_b``) already worked out: the cost
+    tables rate every model of an op at one difficulty, so they convert it to ``b`` once per op."""
+    return _sigmoid(a * (theta - b))
 
 
 def _check_work_levels(work_levels: Sequence[float]) -> None:
@@ -78,6 +97,12 @@ def work_of_difficulty(difficulty: float, work_levels: Sequence[float]) -> float
     n = len(work_levels)
     if not 0.0 < difficulty <= n:
         raise ValueError(f"difficulty: must be in (0, {n}], got {difficulty!r}")
+    return _work_of_difficulty_unchecked(difficulty, work_levels)
+
+
+def _work_of_difficulty_unchecked(difficulty: float, work_levels: Sequence[float]) -> float:
+    """``work_of_difficulty`` on inputs already checked (the cost tables' fast path)."""
+    n = len(work_levels)
     if difficulty <= 1.0:
         return difficulty * work_levels[0]
     lo = min(int(math.floor(difficulty)), n - 1)
@@ -90,6 +115,12 @@ def difficulty_of_work(work: float, work_levels: Sequence[float]) -> float:
     _check_work_levels(work_levels)
     if not 0.0 < work <= work_levels[-1]:
         raise ValueError(f"work: must be in (0, {work_levels[-1]}], got {work!r}")
+    return _difficulty_of_work_unchecked(work, work_levels)
+
+
+def _difficulty_of_work_unchecked(work: float, work_levels: Sequence[float]) -> float:
+    """``difficulty_of_work`` on inputs already checked (the generator's fast path: it checks the work
+    levels once per instance and each work's range itself)."""
     if work <= work_levels[0]:
         return work / work_levels[0]
     for k in range(1, len(work_levels)):
@@ -114,6 +145,11 @@ def work_share_quality(q_whole: float, work_share: float, uplift: float) -> floa
     if not (math.isfinite(work_share) and work_share >= 0.0):
         raise ValueError(f"work_share: must be finite and >= 0, got {work_share!r}")
     check_uplift(uplift)
+    return _work_share_quality_unchecked(q_whole, work_share, uplift)
+
+
+def _work_share_quality_unchecked(q_whole: float, work_share: float, uplift: float) -> float:
+    """``work_share_quality`` on inputs already checked (the cost tables' fast path)."""
     return q_whole ** ((1.0 - uplift) * work_share)
 
 

@@ -385,5 +385,13 @@ def airtime_s(
         overhead_s = _w()["exchange_overhead_s"]
     elif not overhead_s >= 0:
         raise ValueError(f"overhead_s: must be >= 0, got {overhead_s!r}")
+    return _airtime_unchecked_s(n_bytes, phy_rate_mbps, mac_efficiency, overhead_s, factor)
+
+
+def _airtime_unchecked_s(
+    n_bytes: float, phy_rate_mbps: float, mac_efficiency: float, overhead_s: float, factor: float
+) -> float:
+    """``airtime_s``'s formula on inputs already checked (``factor`` from ``background_factor``): the
+    fast path of a caller that validated a link once and times many transfers on it."""
     base = overhead_s + 8.0 * n_bytes / (phy_rate_mbps * 1e6 * mac_efficiency)
     return base if factor == 1.0 else base * factor

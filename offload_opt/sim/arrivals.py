@@ -123,7 +123,12 @@ def arrivals_from(
 
 def templates_of(instance: Instance) -> dict[str, list[Task]]:
     """The instance's tasks grouped by owner, in instance order (templates for arrivals)."""
+    return templates_from(instance.tasks)
+
+
+def templates_from(tasks: tuple[Task, ...] | list[Task]) -> dict[str, list[Task]]:
+    """Tasks grouped by owner, in their order (``generator.generate_tasks``'s pool: templates for arrivals)."""
     out: dict[str, list[Task]] = {}
-    for t in instance.tasks:
+    for t in tasks:
         out.setdefault(t.user, []).append(t)
     return out

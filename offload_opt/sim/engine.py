@@ -79,7 +79,7 @@ from offload_opt.costs import (
     user_node,
 )
 from offload_opt.evaluator import ActivityTime, Evaluation, TaskMetrics, evaluate
-from offload_opt.generator import SCENARIOS, Scenario, generate
+from offload_opt.generator import SCENARIOS, Scenario, generate, generate_tasks
 from offload_opt.instance import AP, Instance, Task
 from offload_opt.sim.arrivals import (
     Arrival,
@@ -88,6 +88,7 @@ from offload_opt.sim.arrivals import (
     check_positive_number,
     poisson_trace,
     read_trace,
+    templates_from,
     templates_of,
 )
 from offload_opt.solution import Placement, Sequence, Solution, TaskDecision, flow_key
@@ -228,12 +229,13 @@ def _options_text(d: TaskDecision) -> str:
 
 
 class _ExecCosts(CostTables):
-    """Actual-value cost tables of a batch plus zero-length hold tasks encoding the committed state.
+    """Actual-value cost tables of a batch plus holds (activities) encoding the committed state.
 
-    Each task's ops get options only where its decision places one of them (``decisions``): the
-    evaluator reads no other option, and the options it reads are built by the same code from the
-    same values, so the times and metrics are those of the full tables at a fraction of the cost.
-    ``cache`` (the simulator's) keeps each task's tables (per set of places), each user's sites and
+    Each task gets only its decision's mode (``decisions``), whose ops get options only where the
+    decision places one of them: the evaluator reads no other mode or option, and the ones it reads
+    are built by the same code from the same values, so the times and metrics are those of the full
+    tables at a fraction of the cost (tests/test_sim_fastpaths.py compares them).
+    ``cache`` (the simulator's) keeps each task's tables (per mode and places), each user's sites and
     each flow's transfer between two nodes between the passes of one execution and between epochs:
     every execution instance is the network with other tasks, in the same frame (origin 0), so
     they come out the same each time; reusing them changes no number.
@@ -246,26 +248,34 @@ class _ExecCosts(CostTables):
         cache: _ExecCache | None = None,
         decisions: list[TaskDecision] | None = None,
     ):
-        """``holds``: the tables of the hold tasks (``_hold_costs``)."""
+        """``holds``: the tables of the holds (``_Holds.costs``: one task with an op per hold, or
+        ``_hold_costs``: a task per hold; both time a hold alike)."""
         self._cache = cache if cache is not None else _ExecCache()
         self._places = {d.task: frozenset((p.node, p.model) for p in d.placements) for d in decisions or ()}
+        self._modes = {d.task: d.mode for d in decisions or ()}
         self._only: frozenset[tuple[str, str | None]] | None = None
+        self._only_sites: tuple[Any, tuple[_Site, ...]] = (None, ())  # (user, places) -> its sites
         super().__init__(
             instance, actual=True, time_origin_s=0.0
         )  # holds are in the simulation's absolute frame
         self.tasks = self.tasks + holds
+        # every execution instance has the network's links and channels, in the frame of origin 0: the
+        # per node pair look-ups of ``transfer`` come out the same each time, so they are shared
+        self._paths = self._cache.paths
 
     def _wireless_task(self, task: Task) -> TaskCosts:
         only = self._places.get(task.id)
+        mode = self._modes.get(task.id)
         got = self._cache.tasks.get(task.id)
-        if got is not None and got[0] is task and got[1] == only:
+        if got is not None and got[0] is task and got[1] == (only, mode):
             return got[2]
-        self._only = only
+        # the decision's places and mode: the evaluator reads no other
+        self._only, self._only_mode = only, mode
         try:
             tc = super()._wireless_task(task)
         finally:
-            self._only = None
-        self._cache.tasks[task.id] = (task, only, tc)
+            self._only, self._only_mode = None, None
+        self._cache.tasks[task.id] = (task, (only, mode), tc)
         return tc
 
     def transfer(self, flow: Flow, src_node: str, dst_node: str) -> Transfer:
@@ -281,8 +291,11 @@ class _ExecCosts(CostTables):
         sites = self._cache.sites.get(user_id)
         if sites is None:
             sites = self._cache.sites[user_id] = super()._sites(user_id)
-        if self._only is not None:
-            return tuple(s for s in sites if (s.node, s.model) in self._only)
+        if self._only is not None:  # the same filter for every op of the task being built
+            key = (user_id, self._only)
+            if self._only_sites[0] != key:
+                self._only_sites = (key, tuple(s for s in sites if (s.node, s.model) in self._only))
+            return self._only_sites[1]
         return sites
 
 
@@ -290,11 +303,12 @@ class _ExecCosts(CostTables):
 class _ExecCache:
     """What the execution tables of one simulation reuse (see ``_ExecCosts``)."""
 
-    tasks: dict[str, tuple[Task, frozenset[tuple[str, str | None]] | None, TaskCosts]] = field(
-        default_factory=dict
+    tasks: dict[str, tuple[Task, tuple[frozenset[tuple[str, str | None]] | None, str | None], TaskCosts]] = (
+        field(default_factory=dict)
     )
     sites: dict[str, tuple[_Site, ...]] = field(default_factory=dict)
     transfers: dict[tuple[Flow, str, str], Transfer] = field(default_factory=dict)
+    paths: dict[tuple[str, str], tuple] = field(default_factory=dict)  # CostTables._paths
 
 
 def _hold_costs(tid: str, res: str, ready_s: float, dur_s: float) -> TaskCosts:
@@ -321,9 +335,17 @@ class _PlanCosts(CostTables):
         device_free_s: dict[str, float],
         partial: dict[str, _Partial] | None = None,
         origin_s: float = 0.0,
+        sites: _SiteCache | None = None,
+        group_backlog_s: dict[tuple[str, str], float] | None = None,
     ):
         """``partial``: tasks re-planned in parts (their committed part, absolute times; ``origin_s``
-        is the epoch, the planning frame's zero); each enters with its committed mode only."""
+        is the epoch, the planning frame's zero); each enters with its committed mode only.
+        ``sites``: the simulator's cache of each user's sites (``_SiteCache``); ``group_backlog_s``:
+        (AP id, slot group id) -> the group's ``queue_backlog_s`` in ``instance`` (from
+        ``_Simulator._planning_instance``, which set them; else read from the APs' slot groups)."""
+        self._site_cache = sites
+        self._group_backlog_s = group_backlog_s
+        self._group_ready_s: dict[tuple[str, str], float] | None = None
         super().__init__(instance)
         if device_free_s:
             self.tasks = tuple(_with_device_ready(t, device_free_s) for t in self.tasks)
@@ -331,6 +353,65 @@ class _PlanCosts(CostTables):
             self.tasks = tuple(
                 _committed_part(t, partial[t.id], origin_s) if t.id in partial else t for t in self.tasks
             )
+
+    def _path(self, src_node: str, dst_node: str) -> tuple:
+        """``CostTables._path`` with the look-ups kept between epochs (``_SiteCache.paths``): only the
+        channel's ready time (its last item, from ``channel_ready_s``) depends on the epoch."""
+        cache = self._site_cache
+        if cache is None:
+            return super()._path(src_node, dst_node)
+        got = cache.paths.get((src_node, dst_node))
+        if got is None:
+            got = cache.paths[(src_node, dst_node)] = super()._path(src_node, dst_node)
+        res = got[5]
+        if res is None:  # the backhaul: no channel
+            return got
+        ready = self.channel_ready_s.get(res, 0.0)
+        return got if got[6] == ready else (*got[:6], ready)
+
+    def _sites(self, user_id: str) -> tuple[_Site, ...]:
+        cache = self._site_cache
+        sites = self._sites_of.get(user_id)
+        if sites is not None or cache is None:
+            return sites if sites is not None else super()._sites(user_id)
+        static = cache.static.get(user_id)
+        if static is None:  # the first tables that ask: built as usual, kept with each site's slot group
+            sites = super()._sites(user_id)
+            group_of = {res: key for key, res in self._server_slots.items()}
+            cache.static[user_id] = tuple((s, group_of.get(s.resources)) for s in sites)
+            return sites
+        if self._group_ready_s is None:  # each slot group's ready time in these tables' frame
+            backlog = self._group_backlog_s
+            if backlog is None:
+                backlog = {
+                    (ap.id, g.id): g.queue_backlog_s for ap in self.instance.aps for g in ap.slot_groups
+                }
+            self._group_ready_s = {key: max(0.0, b - self.time_origin_s) for key, b in backlog.items()}
+        ready = self._group_ready_s
+        out = []
+        for s, key in static:
+            if key is not None and ready[key] != s.ready_s:
+                s = _Site(s.node, s.model, s.resources, ready[key], s.speed, s.decode_token_s)
+            out.append(s)
+        sites = self._sites_of[user_id] = tuple(out)
+        return sites
+
+
+@dataclass
+class _SiteCache:
+    """Each user's sites (``costs._Site``) for the planning tables, kept between epochs.
+
+    A planning instance differs from the network only in its backlogs, busy times and tasks
+    (``_Simulator._planning_instance``), and of a site only the ready time depends on those:
+    ``max(0, backlog of its slot group - the tables' origin)``, the expression of
+    ``CostTables._sites``. So the sites of the first planning tables that ask for a user are
+    kept with the slot group of each (found by its slot resources), and later tables
+    (``_PlanCosts._sites``) take them with their own group's ready time: the sites
+    ``CostTables._sites`` would build, without rebuilding them (tests/test_sim_fastpaths.py).
+    """
+
+    static: dict[str, tuple[tuple[_Site, tuple[str, str] | None], ...]] = field(default_factory=dict)
+    paths: dict[tuple[str, str], tuple] = field(default_factory=dict)  # CostTables._path per node pair
 
 
 def _committed_part(task: TaskCosts, part: _Partial, origin_s: float) -> TaskCosts:
@@ -364,17 +445,23 @@ def _with_device_ready(task: TaskCosts, device_free_s: dict[str, float]) -> Task
     if task.owner not in device_free_s:  # only the owner's device can run the task's local options
         return task
 
-    def opt(o: Option) -> Option:
-        free = device_free_s.get(o.node)
-        return dataclasses.replace(o, ready_s=max(o.ready_s, free)) if free is not None else o
+    free = device_free_s[task.owner]  # the owner's device: its local options are on it, the rest on APs
 
+    def opt(o: Option) -> Option:
+        if o.node != task.owner:
+            return o
+        return Option(o.node, o.model, o.resources, o.duration_s, o.quality, max(o.ready_s, free))
+
+    # the tables' own constructors (a few per arrival; dataclasses.replace costs several times more)
     modes = tuple(
-        dataclasses.replace(
-            m, ops=tuple(dataclasses.replace(op, options=tuple(opt(o) for o in op.options)) for op in m.ops)
+        Mode(
+            m.name,
+            tuple(Op(op.name, tuple(opt(o) for o in op.options), op.is_aggregation) for op in m.ops),
+            m.flows,
         )
         for m in task.modes
     )
-    return dataclasses.replace(task, modes=modes)
+    return TaskCosts(task.id, task.owner, task.release_s, task.deadline_s, modes)
 
 
 def _fit(
@@ -401,6 +488,27 @@ def _fit(
 
 def _hold_decision(tid: str, res: str) -> TaskDecision:
     return TaskDecision(tid, HOLD_OP, (Placement(HOLD_OP, f"hold:{res}", None, 0),))
+
+
+HOLDS_TASK = "~holds"  # the one task that carries an execution's holds, an op per hold (``_Holds``)
+
+
+def _hold_key(hold_id: str) -> str:
+    """The activity key of a hold: op ``hold_id`` of ``HOLDS_TASK``."""
+    return f"{HOLDS_TASK}/{hold_id}"
+
+
+def _hold_op(hold_id: str, res: str, ready_s: float, dur_s: float) -> tuple[Op, Placement]:
+    """A hold as one op of ``HOLDS_TASK`` (released at 0): on ``res`` for ``dur_s``, not before ``ready_s``.
+
+    The evaluator starts an op at the latest of its task's release, its option's ``ready_s`` and the
+    ends of its predecessors; a hold has no data predecessor, and every ``ready_s`` here is a time of
+    the simulation (>= 0), so the op is timed exactly as the task of ``_hold_costs`` (released at
+    ``ready_s``). One task for all the holds instead of one task each saves the evaluator a decision,
+    a task's tables and a task's metrics per hold, several per arrival.
+    """
+    node = f"hold:{res}"
+    return Op(hold_id, (Option(node, None, (res,), dur_s, 1.0, ready_s),)), Placement(hold_id, node, None, 0)
 
 
 def _network_and_arrivals(
@@ -459,8 +567,8 @@ def _network_and_arrivals(
         if r.user not in net.user_by_id:
             raise InputError(f"trace: arrival {i}: unknown user {r.user!r} (known: {', '.join(users)})")
     per_user = max(counts.values(), default=1)
-    pool = generate(scenario_or_instance, seed=seed, **{**knobs, "tasks_per_user": per_user})
-    return net, arrivals_from(rows, templates_of(pool), seed, cycle=False)
+    pool = generate_tasks(scenario_or_instance, seed=seed, **{**knobs, "tasks_per_user": per_user})
+    return net, arrivals_from(rows, templates_from(pool), seed, cycle=False)
 
 
 def simulate(
@@ -522,7 +630,9 @@ def simulate(
 
 
 class _Holds:
-    """The hold tasks of one execution (``_Simulator._execute``): which frozen transfers it includes.
+    """The holds of one execution (``_Simulator._execute``): which frozen transfers it includes.
+
+    Every hold is an op of one task, ``HOLDS_TASK`` (``_hold_op``), keyed ``~holds/<hold id>``.
 
     A device or server slot used by the batch gets one hold (busy until it is free and the epoch),
     each channel a zero-length gate at the epoch before the batch's first transfer, and the frozen
@@ -567,10 +677,10 @@ class _Holds:
                 h = sim._hold_id()
                 if a.task in own:  # a zero-length hold at its start, then the activity itself
                     self.base.append((h, a.resource, a.start_s, 0.0))
-                    self.expand[key], self.measure[key] = [f"{h}/{HOLD_OP}", key], key
+                    self.expand[key], self.measure[key] = [_hold_key(h), key], key
                 else:  # a hold of its own length in its place
                     self.base.append((h, a.resource, a.start_s, a.end_s - a.start_s))
-                    self.expand[key] = [f"{h}/{HOLD_OP}"]
+                    self.expand[key] = [_hold_key(h)]
                     self.measure[key] = self.expand[key][0]
         self.seq: dict[str, list[str]] = {}
         for r, keys in other.items():  # pinned entries as they are, the gate before the first other one
@@ -583,7 +693,7 @@ class _Holds:
                 if not gated:
                     h = sim._hold_id()
                     self.base.append((h, r, max(sim.base_free.get(r, 0.0), not_before_s), 0.0))
-                    out.append(f"{h}/{HOLD_OP}")
+                    out.append(_hold_key(h))
                     gated = True
                 out.append(k)
             self.seq[r] = out
@@ -594,9 +704,9 @@ class _Holds:
             if self.gate_at[r] < len(keys):
                 g = sim._hold_id()
                 self.base.append((g, r, not_before_s, 0.0))
-                self.gate[r] = f"{g}/{HOLD_OP}"
+                self.gate[r] = _hold_key(g)
         self.ids: dict[str, dict[int, str]] = {r: {} for r in chans}  # frozen index -> its hold id
-        self.built: dict[str, tuple[TaskCosts, TaskDecision]] = {}  # hold id -> its tables and decision
+        self.built: dict[str, tuple[Op, Placement]] = {}  # hold id -> its op and placement
         self.included: dict[str, set[int]] = {r: set() for r in chans}
         for r, fx in fixed.items():  # a frozen transfer that would push the next one: include them all
             if any(s0 + (e0 - s0) > s1 for (s0, e0, _), (s1, _, _) in itertools.pairwise(fx)):
@@ -606,7 +716,7 @@ class _Holds:
         h = self.ids[r].get(j)
         if h is None:
             h = self.ids[r][j] = self.sim._hold_id()
-        return f"{h}/{HOLD_OP}"
+        return _hold_key(h)
 
     def include_neighbours(self, r: str, pos: list[int]) -> None:
         n = len(self.fixed[r])
@@ -684,22 +794,25 @@ class _Holds:
     def _all(self) -> list[tuple[str, str, float, float]]:
         """(task id, resource, ready_s, duration_s) of every hold included now."""
         out = list(self.base)
-        for r, j, key in self.frozen_keys():
+        for r, j, _ in self.frozen_keys():
             start, end, _ = self.fixed[r][j]
-            out.append((key.split("/", 1)[0], r, start, end - start))
+            out.append((self.ids[r][j], r, start, end - start))
         return out
 
-    def _built(self, hold: tuple[str, str, float, float]) -> tuple[TaskCosts, TaskDecision]:
+    def _built(self, hold: tuple[str, str, float, float]) -> tuple[Op, Placement]:
         got = self.built.get(hold[0])
         if got is None:  # built once per execution, reused by its passes
-            got = self.built[hold[0]] = (_hold_costs(*hold), _hold_decision(hold[0], hold[1]))
+            got = self.built[hold[0]] = _hold_op(*hold)
         return got
 
     def costs(self) -> tuple[TaskCosts, ...]:
-        return tuple(self._built(h)[0] for h in self._all())
+        """The tables of the holds included now: one task (``HOLDS_TASK``) with an op per hold."""
+        ops = tuple(self._built(h)[0] for h in self._all())
+        return (TaskCosts(HOLDS_TASK, None, 0.0, None, (Mode(HOLD_OP, ops, ()),)),) if ops else ()
 
     def decisions(self) -> tuple[TaskDecision, ...]:
-        return tuple(self._built(h)[1] for h in self._all())
+        placements = tuple(self._built(h)[1] for h in self._all())
+        return (TaskDecision(HOLDS_TASK, HOLD_OP, placements),) if placements else ()
 
     def sequences(self, pos: dict[str, list[int]]) -> tuple[Sequence, ...]:
         seq = dict(self.seq)
@@ -750,9 +863,11 @@ def _replaced(obj: Any, **changes: Any) -> Any:
     """
     new = object.__new__(type(obj))
     cached = _cached_properties(type(obj))
-    new.__dict__.update((k, v) for k, v in obj.__dict__.items() if k not in cached)  # recomputed on use
-    for name, value in changes.items():
-        object.__setattr__(new, name, value)
+    if cached:
+        new.__dict__.update((k, v) for k, v in obj.__dict__.items() if k not in cached)  # recomputed on use
+    else:
+        new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)  # what object.__setattr__ does for a field (no slots, no descriptor)
     return new
 
 
@@ -823,6 +938,8 @@ class _Simulator:
         self.user_devices = [(user_node(u.id), device_resource(u.id)) for u in net.users]
         self.group_of = {(ap.id, m): g.id for ap in net.aps for m, g in ap.group_of_model.items()}
         self.exec_cache = _ExecCache()  # actual-value tables of tasks and sites (_ExecCosts)
+        self.plan_sites = _SiteCache()  # each user's sites for the planning tables (_PlanCosts)
+        self.plan_backlogs: dict[tuple[str, str], float] = {}  # the last planning instance's group backlogs
 
     # -- the loop --
 
@@ -943,7 +1060,7 @@ class _Simulator:
         device_free = {
             node: free[dev] - origin for node, dev in self.user_devices if free.get(dev, 0.0) > origin
         }
-        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin)
+        plan_costs = _PlanCosts(plan_inst, device_free, partial, origin, self.plan_sites, self.plan_backlogs)
         res = solve(
             plan_costs, solver=self.policy, time_limit=self.time_limit, seed=self.seed, **self.options
         )
@@ -1158,13 +1275,16 @@ class _Simulator:
             channels.append(_replaced(c, busy_until_s=busy) if busy != c.busy_until_s else c)
         slot_map: dict[str, str] = {}
         aps: list[AP] = []
+        group_backlogs: dict[tuple[str, str], float] = {}  # (AP, slot group) -> its backlog set below
         for ap in self.net.aps:
             backlogs: dict[str, float] = {}
             for gid, slots in self.slots_of_ap[ap.id]:
-                order = sorted(range(len(slots)), key=lambda k: (free.get(slots[k], 0.0), k))
+                slot_free = [free.get(x, 0.0) for x in slots]
+                order = sorted(range(len(slots)), key=slot_free.__getitem__)  # stable: ties by slot number
                 for j, k in enumerate(order):
                     slot_map[slots[j]] = slots[k]
-                backlogs[gid] = max(0.0, free.get(slots[order[0]], 0.0) - origin)
+                backlogs[gid] = max(0.0, slot_free[order[0]] - origin)
+                group_backlogs[(ap.id, gid)] = backlogs[gid]
             if ap.gpus:
                 gpus = tuple(
                     _replaced(g, queue_backlog_s=backlogs[g.id]) if backlogs[g.id] != g.queue_backlog_s else g
@@ -1189,6 +1309,7 @@ class _Simulator:
             if task.deadline_s is not None and task.deadline_s - waited > 0:
                 deadline = task.deadline_s - waited
             tasks.append(_replaced(task, release_s=max(0.0, -waited), deadline_s=deadline))
+        self.plan_backlogs = group_backlogs
         return _with_fields(self.net, aps=tuple(aps), channels=tuple(channels), tasks=tuple(tasks)), slot_map
 
     # -- results --
@@ -1298,9 +1419,14 @@ def _remap_decision(
             ap_id = p.node.removeprefix("ap:")
             res = slot_map.get(server_resource(ap_id, group_of[(ap_id, p.model)], p.slot))
             if res is not None:
-                p = dataclasses.replace(p, slot=int(res.rsplit(":", 1)[1]))
+                slot = int(res.rsplit(":", 1)[1])
+                if slot != p.slot:  # the same placement otherwise (frozen: shared as it is)
+                    p = Placement(p.op, p.node, p.model, slot)
         out.append(p)
-    return dataclasses.replace(d, placements=tuple(out))
+    placements = tuple(out)
+    if all(a is b for a, b in zip(placements, d.placements, strict=True)):
+        return d
+    return TaskDecision(d.task, d.mode, placements)
 
 
 # ---- summary ---------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ def _order_release(eng: Engine) -> list[int]:
 
 def _order_spt(eng: Engine) -> list[int]:
     # earliest expected completion first: release + the whole-mode upward rank (mean in + compute + out)
+    if len(eng.tasks) == 1:  # nothing to order (the simulator's arrival epoch): skip the ranks
+        return [0]
     return sorted(
         range(len(eng.tasks)),
         key=lambda t: (round(eng.tasks[t].release_s + eng.task_rank(t, 0), RANK_DIGITS), t),

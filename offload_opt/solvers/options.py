@@ -164,7 +164,7 @@ def coerce_options(cls: type[T], solver: str, options: Mapping[str, Any] | T | N
     given: Mapping[str, Any] = {} if options is None else options  # type: ignore[assignment]
     if not isinstance(given, Mapping):
         raise OptionError(f"options of solver {solver!r}: expected a mapping, got {type(given).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for key, value in given.items():
@@ -174,6 +174,17 @@ def coerce_options(cls: type[T], solver: str, options: Mapping[str, Any] | T | N
             )
         values[key] = _coerce(key, hints[key], value)
     return cls(**values)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, resolved once per options class (the simulator parses per epoch)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _check(ok: bool, name: str, rule: str, value: Any) -> None:

@@ -10,6 +10,7 @@ load Pyomo and HiGHS. A solver function has the signature
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,8 +50,7 @@ class SolverSpec:
     @property
     def func(self) -> Callable[..., SolverOutput]:
         """The solver function (imported on first use)."""
-        module, attr = self.target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        return _resolve(self.target)
 
     def parse(self, options: Any = None) -> Any:
         """This solver's validated options object from a mapping (or an options object as is)."""
@@ -63,6 +63,13 @@ class SolverSpec:
             raise ValueError(f"options of solver {self.name!r}: give an options object or keywords, not both")
         opts = self.parse(options if options is not None else kw)
         return self.func(costs, time_limit_s=time_limit_s, seed=seed, options=opts)
+
+
+@functools.cache
+def _resolve(target: str) -> Callable[..., SolverOutput]:
+    """The function named by ``"module:function"``, imported once (``solve`` looks it up per call)."""
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 # Backwards-compatible name (the registry's entries used to be FunctionSolver).
