@@ -223,7 +223,7 @@ DEFAULT_LS_TEMPERATURE = (
 class LocalSearchOptions:
     """``local-search``: deterministic budgets (iterations, placements), greedy start order, temperature.
 
-    With no ``max_iters`` and no time limit the budget is ``local_search.DEFAULT_MAX_ITERS`` iterations
+    With no ``max_iters`` and no time limit the budget is ``local_search.default_max_iters`` iterations
     and ``max_placements`` (None: ``local_search.DEFAULT_MAX_PLACEMENTS``, above ``local_search.LARGE_TASKS``
     tasks ``LARGE_MAX_PLACEMENTS``); with a
     time limit and no ``max_iters``, the time limit alone (machine-dependent).

@@ -212,6 +212,7 @@ class Engine:
         self._info: dict[tuple[int, int], ModeInfo] = {}
         self._hop_cache: dict[int, float] = {}
         self._quality_memo: dict[tuple[int, int, tuple[int, ...]], float] = {}  # see task_quality
+        self._bound_memo: dict[tuple[int, int, tuple[int, ...]], float] = {}  # see options_bound
         self.makespan_objective = costs.objective.kind == "makespan"
         self.explicit = costs.instance.is_explicit  # explicit-cost form: no devices, no wireless hops
         obj = costs.objective
@@ -347,6 +348,73 @@ class Engine:
         rel = self.tasks[ti].release_s
         lat = max(max(e for e, j in zip(st.end, st.opts, strict=True) if j >= 0) - rel, mi.path_lb)
         return self.costs.task_reward(self.costs.task_quality(mode, base), lat)
+
+    def mode_value_bound(self, ti: int, m: int) -> float:
+        """An upper bound of the task's value in mode ``m`` whatever its options and slots: the best
+        quality of every op (``task_quality`` rises with each op's), and a latency no shorter than the
+        longest path where each op starts at the latest of the release, its option's ready time and
+        its parents' earliest ends (no transfer, no queueing). Unlike ``mode_bound``, which adds an
+        op's backlog to its parents' path instead of overlapping them and so can exceed what a
+        schedule reaches, this one is valid (the early rejection of ``local_search`` needs a valid
+        bound; greedy keeps ``mode_bound`` so that its decisions stay as they were). Memoised."""
+        key = (ti, m, ())
+        memo = self._bound_memo
+        v = memo.get(key)
+        if v is None:
+            mi = self.info(ti, m)
+            mode = mi.mode
+            rel = self.tasks[ti].release_s
+            end = [0.0] * len(mode.ops)
+            for i in mode.topo_order:
+                after = max((end[src] for _, src in mi.in_flows[i] if src >= 0), default=0.0)
+                end[i] = min(max(after, o.ready_s - rel) + o.duration_s for o in mode.ops[i].options)
+            q = self.costs.task_quality(mode, mi.best_option)
+            v = memo[key] = self.costs.task_reward(q, max(end))
+        return v
+
+    def options_bound(self, ti: int, m: int, opts: tuple[int, ...]) -> float:
+        """An upper bound of the task's value in mode ``m`` with option ``opts[i]`` for op ``i``,
+        wherever it is placed: its exact quality, and the latency of the no-wait path with these
+        options (backlog, compute and every transfer's duration, no queueing). ``place_op`` never
+        starts anything earlier (a flow ends >= its data's ready time + its duration, an op starts
+        >= its option's ready time and its flows' ends), and the reward falls with the latency
+        (``latency_weight_per_s >= 0``), so the value, deadline penalty included, is at most this.
+        Memoised on (task, mode, options)."""
+        key = (ti, m, opts)
+        memo = self._bound_memo
+        v = memo.get(key)
+        if v is None:
+            mi = self.info(ti, m)
+            mode = mi.mode
+            task = self.tasks[ti]
+            rel = task.release_s
+            ends = [0.0] * len(mode.ops)
+            latest = -math.inf
+            for i in mode.topo_order:
+                opt = mode.ops[i].options[opts[i]]
+                ready = rel if rel > opt.ready_s else opt.ready_s
+                for k, src in mi.in_flows[i]:
+                    if src < 0:
+                        assert task.owner is not None  # SOURCE flows: wireless form, which has an owner
+                        src_node, data_ready = task.owner, rel
+                    else:
+                        src_node = mode.ops[src].options[opts[src]].node
+                        data_ready = ends[src] if ends[src] > rel else rel
+                    e = data_ready + self.transfer(mi, k, src_node, opt.node).duration_s
+                    if e > ready:
+                        ready = e
+                ends[i] = end = ready + opt.duration_s
+                if mi.sink_flows[i]:
+                    assert task.owner is not None  # SINK flows: wireless form, which has an owner
+                    for k in mi.sink_flows[i]:
+                        e = end + self.transfer(mi, k, opt.node, task.owner).duration_s
+                        if e > latest:
+                            latest = e
+            if latest == -math.inf:
+                latest = max(ends)
+            q = self.costs.task_quality(mode, [mode.ops[i].options[j] for i, j in enumerate(opts)])
+            v = memo[key] = self.costs.task_reward(q, latest - rel)
+        return v
 
     def op_order(self, ti: int, m: int) -> list[int]:
         """Ops of the mode by decreasing upward rank (ties: topological position): a topological order."""
