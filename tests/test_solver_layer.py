@@ -117,14 +117,14 @@ def test_no_solver_module_imports_the_registry_or_base():
 def test_registry_table_is_complete_and_each_entry_resolves():
     assert set(REGISTRY) == {
         "local-only", "nearest-edge", "best-single-mode", "greedy", "heft", "cpop", "local-search", "alns",
-        "cg", "cpsat", "mip",
+        "cg", "cpsat", "time-indexed", "mip",
     }  # fmt: skip
     for name, spec in REGISTRY.items():
         assert spec.name == name and spec.description
         assert callable(spec.func)
         assert dataclasses.is_dataclass(spec.options) and spec.options.__dataclass_params__.frozen
         spec.parse({})  # the defaults are valid
-    assert [n for n, s in REGISTRY.items() if s.exact] == ["cg", "cpsat", "mip"]
+    assert [n for n, s in REGISTRY.items() if s.exact] == ["cg", "cpsat", "time-indexed", "mip"]
 
 
 def test_warm_start_names_match_the_heuristics_table():
