@@ -116,28 +116,25 @@ def _checked_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("seed", [0, 3])
 def test_cost_tables_equal_the_checked_physics_tables(monkeypatch, seed, actual):
     inst = generate("default", seed=seed, users=20, aps=4, tasks_per_user=3, background_utilisation=0.3)
-    fast = CostTables(inst, actual=actual)
-    fast_tr = [
-        fast.transfer(f, u, a)
-        for t in fast.tasks
-        for m in t.modes
-        for f in m.flows
-        for u in [t.owner]
-        for a in (f"ap:{x.id}" for x in inst.aps)
-        if u is not None and x_in_range(inst, u, a)
-    ]
-    with monkeypatch.context() as mp:
-        _checked_only(mp)
-        slow = CostTables(inst, actual=actual)
-        slow_tr = [
-            slow.transfer(f, u, a)
-            for t in slow.tasks
+
+    def transfers(tables: CostTables) -> list:
+        """Every flow's transfer from its owner to each AP in range."""
+        return [
+            tables.transfer(f, u, a)
+            for t in tables.tasks
             for m in t.modes
             for f in m.flows
             for u in [t.owner]
             for a in (f"ap:{x.id}" for x in inst.aps)
             if u is not None and x_in_range(inst, u, a)
         ]
+
+    fast = CostTables(inst, actual=actual)
+    fast_tr = transfers(fast)
+    with monkeypatch.context() as mp:
+        _checked_only(mp)
+        slow = CostTables(inst, actual=actual)
+        slow_tr = transfers(slow)
     assert fast.tasks == slow.tasks  # every option's duration and quality, bit for bit
     assert fast_tr == slow_tr and fast_tr
 

@@ -83,11 +83,11 @@ class _Model:
         self.starts.append(len(self.index))
 
 
-def _scaled_data(costs: CostTables) -> tuple[int, list[float]]:
+def _scale(costs: CostTables) -> int:
+    """The power of ten making every duration, cost and release integral (as ``cpsat`` scales)."""
     from offload_opt.solvers.cpsat import _data_values, integer_scale
 
-    values = _data_values(costs)
-    return integer_scale(values), values
+    return integer_scale(_data_values(costs))
 
 
 def count_columns(costs: CostTables, horizon: int, scale: int) -> int:
@@ -243,7 +243,7 @@ def solve_time_indexed(
     from offload_opt.evaluator import evaluate
 
     t0 = time.perf_counter()
-    scale, _ = _scaled_data(costs)
+    scale = _scale(costs)
     lb = max(0, math.ceil(makespan_bounds(costs).best_s * scale - 1e-9))
     info: dict[str, Any] = {"scale": scale, "root_bound": lb / scale, "trials": []}
 
